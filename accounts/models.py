@@ -1,0 +1,96 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+
+from core import pii
+
+
+class UserManager(BaseUserManager):
+    def get_by_phone(self, phone: str):
+        return self.get(phone_hash=pii.phone_index(phone))
+
+    def create_user(self, phone: str, password: str | None = None, name: str = "", **extra):
+        user = self.model(name=name, **extra)
+        user.set_phone(phone)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser):
+    """A person: a follower who signed up, or a member first known from a roster.
+
+    Its id is the person id of the API (/me, member lists, election rolls). The phone is
+    the login; it is stored encrypted and found through its blind index.
+    """
+
+    name = models.CharField(max_length=50, blank=True)
+    phone_enc = models.BinaryField()
+    phone_hash = models.CharField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(auto_now_add=True)
+    # Set when the person first signs in themselves; roster-created accounts start unclaimed.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    USERNAME_FIELD = "phone_hash"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    def set_phone(self, phone: str) -> None:
+        self.phone_enc = pii.encrypt(phone)
+        self.phone_hash = pii.phone_index(phone)
+
+    @property
+    def phone(self) -> str:
+        return pii.decrypt(self.phone_enc)
+
+    @property
+    def phone_masked(self) -> str:
+        return pii.mask_phone(self.phone)
+
+    def __str__(self) -> str:
+        return self.name or self.phone_masked
+
+
+class ApiToken(models.Model):
+    """Bearer token; only its SHA-256 is stored, so a database leak yields no usable token."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in, keyed by a hash of the phone and of the client address (never raw)."""
+
+    phone_key = models.CharField(max_length=64)
+    ip_key = models.CharField(max_length=64)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["phone_key", "at"]), models.Index(fields=["ip_key", "at"])]
+
+
+class SmsCode(models.Model):
+    phone_hash = models.CharField(max_length=64, db_index=True)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class SmsOutbox(models.Model):
+    """What the development SMS backend 'sent'; read by the dev-only inbox page."""
+
+    phone_hash = models.CharField(max_length=64, db_index=True)
+    phone_masked = models.CharField(max_length=20)
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

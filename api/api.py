@@ -1,0 +1,160 @@
+"""The public REST API v1 (API.md). Thin: parse, call one service or selector, shape the answer."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import File, NinjaAPI, Query, Schema
+from ninja.files import UploadedFile
+
+from accounts import services as accounts
+from core.audit import client_ip
+from core.errors import Invalid, NotFound
+from members import jobs
+from members import services as members
+from orgs import scoping
+from orgs import services as orgs
+from orgs.models import Org
+
+from . import errors
+from .auth import TokenAuth
+from .pagination import page_of
+from .schemas import (
+    HealthOut,
+    MemberList,
+    MeOut,
+    OrgIn,
+    OrgList,
+    OrgOut,
+    TokenIn,
+    TokenOut,
+)
+
+api = NinjaAPI(
+    title="UnionHome API",
+    version="1",
+    description="网上职工之家 REST API v1. The contract is ../shared/design/API.md.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+errors.install(api)
+
+
+@api.get("/health", auth=None, response=HealthOut, tags=["system"])
+def health(request: HttpRequest):
+    """Liveness probe; touches no database."""
+    return {"status": "ok"}
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+@api.post("/auth/token", auth=None, response=TokenOut, tags=["accounts"])
+def token(request: HttpRequest, payload: TokenIn):
+    user = accounts.login_with_password(request, payload.phone, payload.password, client_ip(request))
+    raw, expires = accounts.issue_token(user)
+    return {"token": raw, "expires_at": expires.isoformat()}
+
+
+def _points_balance(user) -> int:
+    # The points ledger arrives with issue 3; until then nobody holds points.
+    return 0
+
+
+@api.get("/me", response=MeOut, tags=["accounts"])
+def me(request: HttpRequest):
+    user = request.auth
+    member = members.member_of(user)
+    org = member.org if member is not None else None
+    return {
+        "id": user.pk,
+        "name": user.name,
+        "phone_masked": user.phone_masked,
+        "certified": bool(member and member.certified),
+        "org": {"id": org.pk, "name": org.name} if org else None,
+        "roles": [{"org_id": org_id, "role": role} for _, role, org_id in scoping.cadre_roles(user)],
+        "points_balance": _points_balance(user),
+    }
+
+
+# --- orgs -------------------------------------------------------------------------------------
+
+
+def _org_out(org: Org) -> dict:
+    return {"id": org.pk, "name": org.name, "kind": org.kind, "parent_id": org.parent_id, "is_active": org.is_active}
+
+
+def _org(org_id: int) -> Org:
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        raise NotFound("未找到该组织")
+    return org
+
+
+class Paging(Schema):
+    page: int = 1
+    page_size: int = 50
+
+
+@api.get("/orgs/{int:org_id}", response=OrgOut, tags=["orgs"])
+def org_detail(request: HttpRequest, org_id: int):
+    return _org_out(_org(org_id))
+
+
+@api.get("/orgs/{int:org_id}/children", response=OrgList, tags=["orgs"])
+def org_children(request: HttpRequest, org_id: int, paging: Query[Paging]):
+    org = _org(org_id)
+    items, count = page_of(Org.objects.filter(parent=org).order_by("path"), paging.page, paging.page_size)
+    return {"items": [_org_out(o) for o in items], "count": count}
+
+
+@api.post("/orgs", response={201: OrgOut}, tags=["orgs"])
+def org_create(request: HttpRequest, payload: OrgIn):
+    parent = scoping.org_for_cadre(request.auth, payload.parent_id)
+    org = orgs.create_org(request.auth, parent, payload.name, payload.kind, ip=client_ip(request))
+    return 201, _org_out(org)
+
+
+class MemberFilter(Paging):
+    direct: bool = False
+
+
+@api.get("/orgs/{int:org_id}/members", response=MemberList, tags=["members"])
+def org_members(request: HttpRequest, org_id: int, filters: Query[MemberFilter]):
+    org = scoping.org_for_cadre(request.auth, org_id)
+    qs = members.members_for(request.auth, org, direct=filters.direct).order_by("id")
+    items, count = page_of(qs, filters.page, filters.page_size)
+    return {
+        "items": [
+            {"id": m.user_id, "name": m.name, "phone_masked": m.phone_masked, "id_number_masked": m.id_number_masked,
+             "certified": m.certified, "org_id": m.org_id}
+            for m in items
+        ],
+        "count": count,
+    }
+
+
+class ImportQuery(Schema):
+    dry_run: bool = False
+
+
+@api.post("/orgs/{int:org_id}/members/import", response={200: dict, 202: dict}, tags=["members"])
+def org_members_import(request: HttpRequest, org_id: int, query: Query[ImportQuery], file: File[UploadedFile] = None):
+    org = scoping.org_for_cadre(request.auth, org_id, admin=True)
+    if file is None:
+        raise Invalid("file_required", "请上传名册文件（multipart 字段 file）", fields={"file": "必填"})
+    job = jobs.start_import(
+        request.auth, org, file, file.name or "", file.size, dry_run=query.dry_run, ip=client_ip(request)
+    )
+    payload = jobs.job_payload(job)
+    if job.status == "done":
+        return 200, {k: payload[k] for k in ("created", "updated", "unchanged", "errors")}
+    return 202, {"job_id": job.pk, "status_url": f"/api/v1/imports/{job.pk}"}
+
+
+@api.get("/imports/{int:job_id}", response=dict, tags=["members"])
+def import_status(request: HttpRequest, job_id: int):
+    return jobs.job_payload(jobs.job_for(request.auth, job_id))
+
+
+def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    return errors.error_response(404, "not_found", "没有这个API地址")

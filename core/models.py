@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditLog(models.Model):
+    """Append-only record of who did what to which object; PII never goes in `data`."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64, db_index=True)
+    # The org whose subtree may read this row (scoping uses the org's path).
+    org_path = models.CharField(max_length=255, blank=True, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]

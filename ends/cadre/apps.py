@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CadreConfig(AppConfig):
+    name = "ends.cadre"
+    label = "cadre"

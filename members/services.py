@@ -1,0 +1,287 @@
+"""What members and cadres do with membership: certify, apply to join, transfer, verify cards."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken, User
+from core import audit, idcard, pii
+from core.errors import DomainError, Forbidden, Invalid, NotFound
+from orgs import scoping
+from orgs.models import Org
+
+from .models import JoinApplication, Member, MembershipPeriod, RequestStatus, Transfer
+
+
+class MemberErrors:
+    ALREADY_CERTIFIED = "already_certified"
+    ALREADY_MEMBER = "already_member"
+    NAME_MISMATCH = "name_mismatch"
+    ID_NUMBER_IN_USE = "id_number_in_use"
+    NO_ROSTER_MATCH = "no_roster_match"
+    APPLICATION_PENDING = "application_pending"
+    TRANSFER_PENDING = "transfer_pending"
+    NOT_A_MEMBER = "not_a_member"
+    SAME_ORG = "same_org"
+    ORG_INACTIVE = "org_inactive"
+    REASON_REQUIRED = "reason_required"
+    NOT_PENDING = "not_pending"
+    CARD_EXPIRED = "card_expired"
+    CARD_INVALID = "card_invalid"
+
+
+def _clean_id(raw: object) -> str:
+    try:
+        return idcard.validate(raw)
+    except idcard.IdNumberError as e:
+        raise Invalid(e.code, e.message, fields={"id_number": e.message}) from None
+
+
+def _clean_name(raw: object) -> str:
+    name = str(raw or "").strip()
+    if not name:
+        raise Invalid("required", "请填写真实姓名", fields={"name": "请填写真实姓名"})
+    if len(name) > 50:
+        raise Invalid("too_long", "姓名不能超过50个字", fields={"name": "不能超过50个字"})
+    return name
+
+
+def member_of(user) -> Member | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return user.member
+    except Member.DoesNotExist:
+        return None
+
+
+@transaction.atomic
+def certify(user: User, name: object, id_number: object) -> Member | None:
+    """实名认证. Returns the member when name + ID match a roster row, else None (the caller offers to apply)."""
+    name, id_number = _clean_name(name), _clean_id(id_number)
+    mine = member_of(user)
+    if mine is not None and mine.certified:
+        raise DomainError(MemberErrors.ALREADY_CERTIFIED, "您已完成实名认证")
+    member = Member.objects.select_for_update().filter(id_number_hash=pii.id_number_index(id_number)).first()
+    if member is None:
+        return None
+    if member.name != name:
+        raise Invalid(MemberErrors.NAME_MISMATCH, "姓名与会员名册中的记录不一致", fields={"name": "与名册不一致"})
+    if member.user_id != user.pk:
+        owner = User.objects.select_for_update().get(pk=member.user_id)
+        if owner.claimed_at is not None or mine is not None:
+            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, "该身份证号已由另一个账号认证，请联系所在工会处理")
+        user = _merge_into_roster_account(user, owner)
+    member.certified_at = timezone.now()
+    member.save(update_fields=["certified_at"])
+    audit.record(user, "member.certify", org=member.org, target=member, summary=member.name)
+    return member
+
+
+def _merge_into_roster_account(follower: User, roster_account: User) -> User:
+    """The roster knew this person under an old phone. Keep the roster account (its id is already
+    referenced by the union) and move the follower's login — phone, password, tokens — onto it."""
+    phone_enc, phone_hash, password = follower.phone_enc, follower.phone_hash, follower.password
+    follower.phone_hash = f"merged:{follower.pk}:{roster_account.pk}"
+    follower.is_active = False
+    follower.set_unusable_password()
+    follower.save(update_fields=["phone_hash", "is_active", "password"])
+    roster_account.phone_enc, roster_account.phone_hash, roster_account.password = phone_enc, phone_hash, password
+    roster_account.claimed_at = timezone.now()
+    roster_account.save(update_fields=["phone_enc", "phone_hash", "password", "claimed_at"])
+    ApiToken.objects.filter(user=follower).update(user=roster_account)
+    return roster_account
+
+
+@transaction.atomic
+def apply_to_join(user: User, org: Org, name: object, id_number: object, workplace: object = "") -> JoinApplication:
+    name, id_number = _clean_name(name), _clean_id(id_number)
+    workplace = str(workplace or "").strip()[:100]
+    if member_of(user) is not None:
+        raise DomainError(MemberErrors.ALREADY_MEMBER, "您已是会员")
+    if not org.is_active:
+        raise DomainError(MemberErrors.ORG_INACTIVE, "该工会已停用，请选择其他工会")
+    id_hash = pii.id_number_index(id_number)
+    if Member.objects.filter(id_number_hash=id_hash).exists():
+        raise DomainError(
+            MemberErrors.ID_NUMBER_IN_USE, "该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会", fields={"id_number": "已在名册中"}
+        )
+    try:
+        with transaction.atomic():
+            app = JoinApplication.objects.create(
+                user=user, org=org, name=name, id_number_enc=pii.encrypt(id_number), id_number_hash=id_hash,
+                workplace=workplace,
+            )
+    except IntegrityError:
+        raise DomainError(MemberErrors.APPLICATION_PENDING, "您已有一份待审核的入会申请") from None
+    if not user.name:
+        user.name = name
+        user.save(update_fields=["name"])
+    audit.record(user, "join.apply", org=org, target=app, summary=name)
+    return app
+
+
+def join_applications_for(actor, status: str | None = RequestStatus.PENDING):
+    qs = scoping.scoped(JoinApplication.objects.select_related("org", "user"), actor, "org__path")
+    return qs.filter(status=status) if status else qs
+
+
+@transaction.atomic
+def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: str | None = None) -> JoinApplication:
+    app = _locked(join_applications_for(actor, None), app_id)
+    if app.status != RequestStatus.PENDING:
+        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+    reason = (reason or "").strip()[:200]
+    if not approve and not reason:
+        raise Invalid(MemberErrors.REASON_REQUIRED, "驳回时请填写原因", fields={"reason": "请填写驳回原因"})
+    now = timezone.now()
+    if approve:
+        if member_of(app.user) is not None:
+            raise DomainError(MemberErrors.ALREADY_MEMBER, "申请人已是会员")
+        try:
+            with transaction.atomic():
+                member = Member.objects.create(
+                    user=app.user, org=app.org, name=app.name, id_number_enc=app.id_number_enc,
+                    id_number_hash=app.id_number_hash, phone_enc=app.user.phone_enc, phone_hash=app.user.phone_hash,
+                    gender=idcard.gender(pii.decrypt(app.id_number_enc)), workplace=app.workplace,
+                    joined_on=timezone.localdate(), certified_at=now,
+                )
+        except IntegrityError:
+            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, "该身份证号已在会员名册中") from None
+        MembershipPeriod.objects.create(member=member, org=app.org, started_at=now, how="application")
+    app.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    app.decision_reason, app.decided_by, app.decided_at = reason, actor, now
+    app.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
+    audit.record(actor, "join.approve" if approve else "join.reject", org=app.org, target=app, summary=app.name, ip=ip)
+    return app
+
+
+def _locked(qs, pk: object):
+    try:
+        return qs.select_for_update(of=("self",)).get(pk=int(pk))
+    except (ValueError, TypeError, qs.model.DoesNotExist):
+        raise NotFound() from None
+
+
+@transaction.atomic
+def request_transfer(user: User, to_org: Org, reason: object = "") -> Transfer:
+    member = member_of(user)
+    if member is None or not member.certified:
+        raise DomainError(MemberErrors.NOT_A_MEMBER, "只有已认证的会员可以申请转接")
+    if not to_org.is_active:
+        raise DomainError(MemberErrors.ORG_INACTIVE, "该工会已停用，请选择其他工会")
+    if to_org.pk == member.org_id:
+        raise Invalid(MemberErrors.SAME_ORG, "您已在该工会", fields={"to_org": "不能是当前所在工会"})
+    try:
+        with transaction.atomic():
+            t = Transfer.objects.create(
+                member=member, from_org_id=member.org_id, to_org=to_org, reason=str(reason or "").strip()[:200]
+            )
+    except IntegrityError:
+        raise DomainError(MemberErrors.TRANSFER_PENDING, "您已有一份待处理的转接申请") from None
+    audit.record(user, "transfer.request", org=to_org, target=t, summary=f"{member.org.name} → {to_org.name}")
+    return t
+
+
+def transfers_for(actor, status: str | None = RequestStatus.PENDING):
+    """Transfers that either side's cadres can see."""
+    qs = Transfer.objects.select_related("member", "from_org", "to_org").filter(
+        scoping.path_q(actor, "from_org__path") | scoping.path_q(actor, "to_org__path")
+    )
+    return qs.filter(status=status) if status else qs
+
+
+@transaction.atomic
+def decide_transfer(actor, transfer_id: object, approve: bool, reason: str = "", *, ip: str | None = None) -> Transfer:
+    t = _locked(transfers_for(actor, None), transfer_id)
+    if not scoping.covers(actor, t.to_org):
+        raise Forbidden("receiving_union_decides", "转接由转入工会的干部审核")
+    if t.status != RequestStatus.PENDING:
+        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+    reason = (reason or "").strip()[:200]
+    if not approve and not reason:
+        raise Invalid(MemberErrors.REASON_REQUIRED, "驳回时请填写原因", fields={"reason": "请填写驳回原因"})
+    now = timezone.now()
+    if approve:
+        member = Member.objects.select_for_update().get(pk=t.member_id)
+        if member.org_id != t.from_org_id:
+            raise DomainError(MemberErrors.NOT_PENDING, "会员所在工会已变化，该申请已失效")
+        MembershipPeriod.objects.filter(member=member, ended_at__isnull=True).update(ended_at=now)
+        MembershipPeriod.objects.create(member=member, org=t.to_org, started_at=now, how="transfer")
+        member.org = t.to_org
+        member.save(update_fields=["org", "updated_at"])
+    t.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    t.decision_reason, t.decided_by, t.decided_at = reason, actor, now
+    t.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
+    summary = f"{t.member.name}: {t.from_org.name} → {t.to_org.name}"
+    audit.record(actor, "transfer.approve" if approve else "transfer.reject", org=t.to_org, target=t, summary=summary, ip=ip)
+    audit.record(actor, "transfer.approve" if approve else "transfer.reject", org=t.from_org, target=t, summary=summary, ip=ip)
+    return t
+
+
+@transaction.atomic
+def cancel_transfer(user: User, transfer_id: object) -> Transfer:
+    member = member_of(user)
+    t = _locked(Transfer.objects.filter(member=member), transfer_id) if member else None
+    if t is None:
+        raise NotFound()
+    if t.status != RequestStatus.PENDING:
+        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+    t.status = RequestStatus.CANCELLED
+    t.save(update_fields=["status"])
+    return t
+
+
+# --- member card ------------------------------------------------------------------------------
+
+_CARD_SALT = "unionhome.member-card"
+
+
+def card_token(member: Member) -> str:
+    """A signed, expiring token naming only the member's id: the QR never carries an ID number."""
+    return signing.dumps({"m": member.pk}, salt=_CARD_SALT, compress=True)
+
+
+def verify_card(actor, token: str) -> Member:
+    """A cadre checks a scanned card. Any cadre may verify any card (a member shows it anywhere)."""
+    if not scoping.is_cadre(actor):
+        raise Forbidden("cadre_only", "只有工会干部可以核验会员证")
+    try:
+        data = signing.loads(token.strip(), salt=_CARD_SALT, max_age=settings.MEMBER_CARD_TTL_SECONDS)
+    except signing.SignatureExpired:
+        raise DomainError(MemberErrors.CARD_EXPIRED, "会员证二维码已过期，请会员刷新后重新出示", status=422) from None
+    except signing.BadSignature:
+        raise DomainError(MemberErrors.CARD_INVALID, "这不是有效的会员证二维码", status=422) from None
+    member = Member.objects.select_related("org").filter(pk=data.get("m")).first()
+    if member is None or not member.certified:
+        raise DomainError(MemberErrors.CARD_INVALID, "该会员证无效", status=422)
+    audit.record(actor, "card.verify", org=member.org, target=member, summary=member.name)
+    return member
+
+
+# --- cadre reads ------------------------------------------------------------------------------
+
+
+def members_for(actor, org: Org, *, direct: bool = False):
+    """Members of the org's subtree (or only its own), for a cadre whose role reaches the org."""
+    if not scoping.covers(actor, org):
+        raise NotFound("未找到该组织")
+    qs = Member.objects.select_related("org")
+    return qs.filter(org=org) if direct else qs.filter(org__path__startswith=org.path)
+
+
+def member_for_cadre(actor, member_id: object) -> Member:
+    try:
+        return scoping.scoped(Member.objects.select_related("org", "user"), actor, "org__path").get(pk=int(member_id))
+    except (Member.DoesNotExist, TypeError, ValueError):
+        raise NotFound("未找到该会员") from None
+
+
+def reveal_pii(actor, member: Member, *, ip: str | None = None) -> dict[str, str]:
+    """Unmasked ID number and phone for a cadre in scope; every reveal is audited."""
+    member_for_cadre(actor, member.pk)
+    audit.record(actor, "pii.view", org=member.org, target=member, summary=member.name, ip=ip)
+    return {"id_number": pii.decrypt(member.id_number_enc), "phone": pii.decrypt(member.phone_enc)}
