@@ -125,8 +125,14 @@ def org_members(request: HttpRequest, org_id: int, filters: Query[MemberFilter])
     items, count = page_of(qs, filters.page, filters.page_size)
     return {
         "items": [
-            {"id": m.user_id, "name": m.name, "phone_masked": m.phone_masked, "id_number_masked": m.id_number_masked,
-             "certified": m.certified, "org_id": m.org_id}
+            {
+                "id": m.user_id,
+                "name": m.name,
+                "phone_masked": m.phone_masked,
+                "id_number_masked": m.id_number_masked,
+                "certified": m.certified,
+                "org_id": m.org_id,
+            }
             for m in items
         ],
         "count": count,

@@ -12,13 +12,27 @@ from core.errors import DomainError, Throttled
 
 log = logging.getLogger("unionhome.api")
 
-_STATUS_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 409: "conflict", 413: "too_large", 422: "invalid", 429: "rate_limited"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "rate_limited",
+}
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> HttpResponse:
-    resp = JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status,
-                        json_dumps_params={"ensure_ascii": False})
+def error_response(
+    status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None
+) -> HttpResponse:
+    resp = JsonResponse(
+        {"error": {"code": code, "message": message, "fields": fields or {}}},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
     for k, v in (headers or {}).items():
         resp[k] = v
     return resp
@@ -34,7 +48,7 @@ def _message(err: dict) -> str:
     kind = err.get("type", "")
     if kind == "missing":
         return "必填"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    if kind.endswith(("_type", "_parsing")):
         return "类型不正确：" + err.get("msg", "")
     return err.get("msg", "无效")
 

@@ -138,7 +138,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(VAR_DIR / "media")}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "media")},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -148,7 +151,7 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-ROSTER_MAX_BYTES = int(os.environ.get("UNIONHOME_ROSTER_MAX_BYTES", 40 * 1024 * 1024))
+ROSTER_MAX_BYTES = int(os.environ.get("UNIONHOME_ROSTER_MAX_BYTES", str(40 * 1024 * 1024)))
 ROSTER_SYNC_MAX_ROWS = 5000
 
 # --- Background work: django.tasks with a database backend; `db_worker` runs beside the web server.
@@ -161,16 +164,16 @@ TASKS = {
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if os.environ.get("REDIS_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+    }
 
 # --- UnionHome.
 UNIONHOME_PII_KEY = os.environ.get("UNIONHOME_PII_KEY", "")
-UNIONHOME_SMS_BACKEND = os.environ.get(
-    "UNIONHOME_SMS_BACKEND", "accounts.sms.DevSmsBackend" if DEBUG else "accounts.sms.DevSmsBackend"
-)
+UNIONHOME_SMS_BACKEND = os.environ.get("UNIONHOME_SMS_BACKEND", "accounts.sms.DevSmsBackend")
 UNIONHOME_SMS_GATEWAY_URL = os.environ.get("UNIONHOME_SMS_GATEWAY_URL", "")
 UNIONHOME_DEV_INBOX = env_bool("UNIONHOME_DEV_INBOX", DEBUG)
-API_TOKEN_TTL_HOURS = int(os.environ.get("UNIONHOME_TOKEN_TTL_HOURS", 24 * 7))
+API_TOKEN_TTL_HOURS = int(os.environ.get("UNIONHOME_TOKEN_TTL_HOURS", "168"))
 MEMBER_CARD_TTL_SECONDS = 300
 SITE_NAME = _("网上职工之家")
 

@@ -36,7 +36,7 @@ def _master_key() -> bytes:
         raise ImproperlyConfigured("UNIONHOME_PII_KEY must be set when DEBUG is off")
     if not DEV_KEY_PATH.exists():
         DEV_KEY_PATH.parent.mkdir(parents=True, exist_ok=True)
-        tmp = DEV_KEY_PATH.with_suffix(".tmp%d" % os.getpid())
+        tmp = DEV_KEY_PATH.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(base64.b64encode(os.urandom(32)))
         os.chmod(tmp, 0o600)
         try:

@@ -24,22 +24,112 @@ from orgs.models import CadreRole, Org, OrgKind
 
 FEDERATION = "锦城区总工会"
 STREETS = [
-    ("东山街道工会", OrgKind.STREET), ("西河街道工会", OrgKind.STREET), ("南湖街道工会", OrgKind.STREET),
-    ("北城街道工会", OrgKind.STREET), ("文昌街道工会", OrgKind.STREET), ("柳城街道工会", OrgKind.STREET),
-    ("青云镇工会", OrgKind.TOWN), ("白鹭镇工会", OrgKind.TOWN), ("桃源镇工会", OrgKind.TOWN),
-    ("金沙镇工会", OrgKind.TOWN), ("茶店镇工会", OrgKind.TOWN), ("万兴镇工会", OrgKind.TOWN),
+    ("东山街道工会", OrgKind.STREET),
+    ("西河街道工会", OrgKind.STREET),
+    ("南湖街道工会", OrgKind.STREET),
+    ("北城街道工会", OrgKind.STREET),
+    ("文昌街道工会", OrgKind.STREET),
+    ("柳城街道工会", OrgKind.STREET),
+    ("青云镇工会", OrgKind.TOWN),
+    ("白鹭镇工会", OrgKind.TOWN),
+    ("桃源镇工会", OrgKind.TOWN),
+    ("金沙镇工会", OrgKind.TOWN),
+    ("茶店镇工会", OrgKind.TOWN),
+    ("万兴镇工会", OrgKind.TOWN),
 ]
 GRASSROOTS_TOTAL = 2480 - 1 - len(STREETS)
 FOLLOWER_RATIO = (400_000 - 165_000) / 165_000  # Longquanyi: 400k followers, of whom 165k certified members
 REGION_CODES = ["510112", "510104", "510105", "510106", "510107", "510108", "510113", "510114", "510115", "510121"]
-MOBILE_PREFIXES = ["133", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159",
-                   "166", "177", "180", "181", "182", "186", "187", "188", "189", "191", "198", "199"]
-COMMUNITY_WORDS = ["和平", "幸福", "光明", "龙泉", "驿都", "星光", "阳光", "锦绣", "滨河", "书房", "桂花", "玉带",
-                   "洪河", "明蜀", "北泉", "平安", "建设", "长柏", "同安", "怡和", "金桂", "枫林", "柏合", "芦溪"]
-VILLAGE_WORDS = ["石盘", "松林", "桃花", "红光", "双槐", "长松", "井泉", "梨花", "山泉", "万兴", "宝狮", "东风",
-                 "茶林", "黄土", "沙河", "新华", "五星", "白鹤", "金龙", "双龙", "大兴", "柏杨", "青龙", "柳溪"]
-ENTERPRISE_KINDS = ["汽车零部件有限公司", "物流有限公司", "食品有限公司", "建设工程有限公司", "科技有限公司",
-                    "制造有限公司", "商贸有限公司", "物业服务有限公司", "医疗器械有限公司", "环保科技有限公司"]
+MOBILE_PREFIXES = [
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "157",
+    "158",
+    "159",
+    "166",
+    "177",
+    "180",
+    "181",
+    "182",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+]
+COMMUNITY_WORDS = [
+    "和平",
+    "幸福",
+    "光明",
+    "龙泉",
+    "驿都",
+    "星光",
+    "阳光",
+    "锦绣",
+    "滨河",
+    "书房",
+    "桂花",
+    "玉带",
+    "洪河",
+    "明蜀",
+    "北泉",
+    "平安",
+    "建设",
+    "长柏",
+    "同安",
+    "怡和",
+    "金桂",
+    "枫林",
+    "柏合",
+    "芦溪",
+]
+VILLAGE_WORDS = [
+    "石盘",
+    "松林",
+    "桃花",
+    "红光",
+    "双槐",
+    "长松",
+    "井泉",
+    "梨花",
+    "山泉",
+    "万兴",
+    "宝狮",
+    "东风",
+    "茶林",
+    "黄土",
+    "沙河",
+    "新华",
+    "五星",
+    "白鹤",
+    "金龙",
+    "双龙",
+    "大兴",
+    "柏杨",
+    "青龙",
+    "柳溪",
+]
+ENTERPRISE_KINDS = [
+    "汽车零部件有限公司",
+    "物流有限公司",
+    "食品有限公司",
+    "建设工程有限公司",
+    "科技有限公司",
+    "制造有限公司",
+    "商贸有限公司",
+    "物业服务有限公司",
+    "医疗器械有限公司",
+    "环保科技有限公司",
+]
 JOINT_WORDS = ["工业园区", "商圈", "楼宇", "快递物流", "网约车司机", "外卖骑手", "家政服务", "小微企业"]
 WORKPLACES = ["生产部", "质检部", "物流部", "行政部", "销售部", "研发中心", "财务部", "客服中心", "一车间", "二车间"]
 
@@ -106,7 +196,10 @@ def _grassroots_names(gen: Generator, street: str, count: int) -> Iterator[tuple
         elif roll < 0.95:
             name, kind = f"{base}{gen.rng.choice(JOINT_WORDS)}联合工会", OrgKind.JOINT
         else:
-            name, kind = f"{base}{gen.rng.choice(['中心小学', '卫生院', '便民服务中心', '第一中学', '文化站'])}工会", OrgKind.INSTITUTION
+            name, kind = (
+                f"{base}{gen.rng.choice(['中心小学', '卫生院', '便民服务中心', '第一中学', '文化站'])}工会",
+                OrgKind.INSTITUTION,
+            )
         if name in used:
             continue
         used.add(name)
@@ -127,8 +220,14 @@ def build_tree(gen: Generator) -> tuple[Org, list[Org], list[Org]]:
         children = []
         for n, (name, gkind) in enumerate(_grassroots_names(gen, street_name, count), start=1):
             children.append(
-                Org(name=name, kind=gkind, parent=street, path=street.path + Org._int2str(n).rjust(Org.steplen, "0"),
-                    depth=street.depth + 1, numchild=0)
+                Org(
+                    name=name,
+                    kind=gkind,
+                    parent=street,
+                    path=street.path + Org._int2str(n).rjust(Org.steplen, "0"),
+                    depth=street.depth + 1,
+                    numchild=0,
+                )
             )
         Org.objects.bulk_create(children, batch_size=1000)
         Org.objects.filter(pk=street.pk).update(numchild=len(children))
@@ -152,17 +251,30 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
         out = []
         for i in range(n):
             name, phone = gen.name(), gen.phone()
-            u = User(name=name, phone_enc=pii.encrypt(phone), phone_hash=pii.phone_index(phone), password=pw_hash,
-                     claimed_at=now)
+            u = User(
+                name=name,
+                phone_enc=pii.encrypt(phone),
+                phone_hash=pii.phone_index(phone),
+                password=pw_hash,
+                claimed_at=now,
+            )
             u._phone = phone
             m = None
             if member_orgs is not None:
                 org = member_orgs[i]
                 idn = gen.id_number()
-                m = Member(org=org, name=name, id_number_enc=pii.encrypt(idn), id_number_hash=pii.id_number_index(idn),
-                           phone_enc=u.phone_enc, phone_hash=u.phone_hash, gender=idcard.gender(idn),
-                           joined_on=dt.date(2005, 1, 1) + dt.timedelta(days=gen.rng.randrange(7000)),
-                           workplace=gen.rng.choice(WORKPLACES), certified_at=now if certified else None)
+                m = Member(
+                    org=org,
+                    name=name,
+                    id_number_enc=pii.encrypt(idn),
+                    id_number_hash=pii.id_number_index(idn),
+                    phone_enc=u.phone_enc,
+                    phone_hash=u.phone_hash,
+                    gender=idcard.gender(idn),
+                    joined_on=dt.date(2005, 1, 1) + dt.timedelta(days=gen.rng.randrange(7000)),
+                    workplace=gen.rng.choice(WORKPLACES),
+                    certified_at=now if certified else None,
+                )
             out.append((u, m))
         return out
 
@@ -194,7 +306,7 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     member_orgs = gen.rng.choices(grassroots, weights, k=members)
     member_list: list[dict] = []
     for start in range(0, members, 5000):
-        batch = make_people(min(5000, members - start), member_orgs=member_orgs[start:start + 5000], certified=True)
+        batch = make_people(min(5000, members - start), member_orgs=member_orgs[start : start + 5000], certified=True)
         store(batch)
         member_list.extend({"phone": u._phone, "org_id": m.org_id} for u, m in batch if len(member_list) < 1000)
         progress(f"会员：{min(start + 5000, members)}/{members}")
@@ -230,12 +342,26 @@ def _seed_requests(gen: Generator, grassroots: list[Org], now) -> None:
     apps = []
     for u in followers[:24]:
         idn = gen.id_number()
-        apps.append(JoinApplication(user=u, org=gen.rng.choice(grassroots[:60]), name=u.name,
-                                    id_number_enc=pii.encrypt(idn), id_number_hash=pii.id_number_index(idn),
-                                    workplace=gen.rng.choice(WORKPLACES)))
+        apps.append(
+            JoinApplication(
+                user=u,
+                org=gen.rng.choice(grassroots[:60]),
+                name=u.name,
+                id_number_enc=pii.encrypt(idn),
+                id_number_hash=pii.id_number_index(idn),
+                workplace=gen.rng.choice(WORKPLACES),
+            )
+        )
     JoinApplication.objects.bulk_create(apps)
     movers = list(Member.objects.filter(org__depth=3).order_by("-id")[:12])
     Transfer.objects.bulk_create(
-        [Transfer(member=m, from_org_id=m.org_id, to_org=gen.rng.choice([g for g in grassroots[:60] if g.pk != m.org_id]),
-                  reason="工作调动") for m in movers]
+        [
+            Transfer(
+                member=m,
+                from_org_id=m.org_id,
+                to_org=gen.rng.choice([g for g in grassroots[:60] if g.pk != m.org_id]),
+                reason="工作调动",
+            )
+            for m in movers
+        ]
     )

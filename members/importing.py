@@ -29,12 +29,21 @@ CHUNK = 2000
 
 # Header text → field. The first names are the documented ones; the rest are what unions also write.
 HEADERS: dict[str, str] = {
-    "姓名": "name", "会员姓名": "name",
-    "手机号": "phone", "手机号码": "phone", "手机": "phone", "联系电话": "phone",
-    "身份证号": "id_number", "身份证号码": "id_number", "身份证": "id_number", "公民身份号码": "id_number",
+    "姓名": "name",
+    "会员姓名": "name",
+    "手机号": "phone",
+    "手机号码": "phone",
+    "手机": "phone",
+    "联系电话": "phone",
+    "身份证号": "id_number",
+    "身份证号码": "id_number",
+    "身份证": "id_number",
+    "公民身份号码": "id_number",
     "性别": "gender",
-    "入会日期": "joined_on", "入会时间": "joined_on",
-    "工作单位": "workplace", "单位": "workplace",
+    "入会日期": "joined_on",
+    "入会时间": "joined_on",
+    "工作单位": "workplace",
+    "单位": "workplace",
 }
 REQUIRED = {"name": "姓名", "phone": "手机号", "id_number": "身份证号"}
 LABELS = {**REQUIRED, "gender": "性别", "joined_on": "入会日期", "workplace": "工作单位"}
@@ -98,7 +107,9 @@ def read_sheet(fileobj: IO[bytes], filename: str = "") -> list[list[Any]]:
         raise ImportFileError("empty_file", "上传的文件是空的", fields={"file": "文件为空"})
     if head != b"PK\x03\x04":
         raise ImportFileError(
-            "invalid_file_type", "文件不是有效的 .xlsx 文件（可在Excel中另存为 .xlsx）", fields={"file": "不是有效的 .xlsx 文件"}
+            "invalid_file_type",
+            "文件不是有效的 .xlsx 文件（可在Excel中另存为 .xlsx）",
+            fields={"file": "不是有效的 .xlsx 文件"},
         )
     try:
         book = CalamineWorkbook.from_filelike(fileobj)
@@ -108,7 +119,9 @@ def read_sheet(fileobj: IO[bytes], filename: str = "") -> list[list[Any]]:
     except (CalamineError, ValueError, OSError) as e:
         if isinstance(e, ImportFileError):
             raise
-        raise ImportFileError("invalid_file_type", "无法读取该Excel文件，文件可能已损坏", fields={"file": "无法读取"}) from None
+        raise ImportFileError(
+            "invalid_file_type", "无法读取该Excel文件，文件可能已损坏", fields={"file": "无法读取"}
+        ) from None
     return rows
 
 
@@ -204,7 +217,7 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
         total += 1
         row_errors: list[RowError] = []
 
-        def get(field: str) -> Any:
+        def get(field: str, cells: list[Any] = cells) -> Any:
             i = columns.get(field)
             return cells[i] if i is not None else None
 
@@ -225,7 +238,12 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
         if isinstance(raw_id, float) and raw_id > 1e15:
             # Excel keeps only 15 significant digits of a number: the last digits are already lost.
             row_errors.append(
-                RowError(number, "身份证号", "id_number_not_text", "身份证号被Excel存成了数字，后几位已丢失，请把该列设为文本后重新填写")
+                RowError(
+                    number,
+                    "身份证号",
+                    "id_number_not_text",
+                    "身份证号被Excel存成了数字，后几位已丢失，请把该列设为文本后重新填写",
+                )
             )
         else:
             try:
@@ -289,7 +307,9 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
     }
     users_by_phone = {
         u["phone_hash"]: u
-        for u in User.objects.filter(phone_hash__in=[r.phone_hash for r in chunk]).values("id", "phone_hash", "member__id")
+        for u in User.objects.filter(phone_hash__in=[r.phone_hash for r in chunk]).values(
+            "id", "phone_hash", "member__id"
+        )
     }
     now = timezone.now()
     new_rows: list[Row] = []
@@ -339,10 +359,16 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
     user_ids.update({h: u["id"] for h, u in users_by_phone.items()})
     members = [
         Member(
-            user_id=user_ids[r.phone_hash], org=org, name=r.name,
-            id_number_enc=pii.encrypt(r.id_number), id_number_hash=r.id_hash,
-            phone_enc=pii.encrypt(r.phone), phone_hash=r.phone_hash,
-            gender=r.gender, joined_on=r.joined_on, workplace=r.workplace,
+            user_id=user_ids[r.phone_hash],
+            org=org,
+            name=r.name,
+            id_number_enc=pii.encrypt(r.id_number),
+            id_number_hash=r.id_hash,
+            phone_enc=pii.encrypt(r.phone),
+            phone_hash=r.phone_hash,
+            gender=r.gender,
+            joined_on=r.joined_on,
+            workplace=r.workplace,
         )
         for r in new_rows
     ]
@@ -352,7 +378,9 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
     )
     if to_update:
         Member.objects.bulk_update(
-            to_update, ["name", "gender", "joined_on", "workplace", "phone_enc", "phone_hash", "updated_at"], batch_size=500
+            to_update,
+            ["name", "gender", "joined_on", "workplace", "phone_enc", "phone_hash", "updated_at"],
+            batch_size=500,
         )
 
 

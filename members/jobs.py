@@ -30,7 +30,9 @@ def _count_rows(rows: list[list]) -> int:
     return sum(1 for r in rows[1:] if any(c not in (None, "") for c in r))
 
 
-def start_import(actor, org: Org, fileobj: IO[bytes], filename: str, size: int, *, dry_run: bool, ip: str | None = None) -> ImportJob:
+def start_import(
+    actor, org: Org, fileobj: IO[bytes], filename: str, size: int, *, dry_run: bool, ip: str | None = None
+) -> ImportJob:
     """Validate the upload and import it (synchronously up to ROSTER_SYNC_MAX_ROWS, else as a task).
 
     Returns the job; `job.status` is DONE for a synchronous run, QUEUED for a background one.
@@ -38,7 +40,9 @@ def start_import(actor, org: Org, fileobj: IO[bytes], filename: str, size: int, 
     scoping.org_for_cadre(actor, org.pk, admin=True)
     if size > settings.ROSTER_MAX_BYTES:
         mb = settings.ROSTER_MAX_BYTES // (1024 * 1024)
-        raise ImportFileError("file_too_large", f"文件超过{mb}MB上限，请拆分后分批导入", fields={"file": f"不能超过{mb}MB"})
+        raise ImportFileError(
+            "file_too_large", f"文件超过{mb}MB上限，请拆分后分批导入", fields={"file": f"不能超过{mb}MB"}
+        )
     rows = read_sheet(fileobj, filename)
     if not rows:
         raise ImportFileError("empty_file", "文件中没有内容", fields={"file": "文件为空"})
@@ -71,7 +75,12 @@ def start_import(actor, org: Org, fileobj: IO[bytes], filename: str, size: int, 
 
 def _finish(job: ImportJob, result: ImportResult) -> None:
     data = result.as_dict()
-    job.created, job.updated, job.unchanged, job.errors = data["created"], data["updated"], data["unchanged"], data["errors"]
+    job.created, job.updated, job.unchanged, job.errors = (
+        data["created"],
+        data["updated"],
+        data["unchanged"],
+        data["errors"],
+    )
     job.status = ImportStatus.DONE
     job.progress = job.total
     job.finished_at = timezone.now()
@@ -96,11 +105,15 @@ def run_job(job_id: int) -> None:
             rows = read_sheet(f)
         result = import_rows(job.org, rows, dry_run=job.dry_run, progress=progress)
     except ImportFileError as e:
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, failure=e.message, finished_at=timezone.now())
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportStatus.FAILED, failure=e.message, finished_at=timezone.now()
+        )
         return
     except Exception:
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.FAILED, failure="导入过程中出现内部错误，已导入的数据保留，可重新上传继续", finished_at=timezone.now()
+            status=ImportStatus.FAILED,
+            failure="导入过程中出现内部错误，已导入的数据保留，可重新上传继续",
+            finished_at=timezone.now(),
         )
         raise
     job.refresh_from_db()

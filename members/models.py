@@ -92,9 +92,7 @@ class JoinApplication(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["user"], condition=Q(status="pending"), name="one_pending_join_application"
-            )
+            models.UniqueConstraint(fields=["user"], condition=Q(status="pending"), name="one_pending_join_application")
         ]
 
     @property

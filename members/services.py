@@ -107,12 +107,18 @@ def apply_to_join(user: User, org: Org, name: object, id_number: object, workpla
     id_hash = pii.id_number_index(id_number)
     if Member.objects.filter(id_number_hash=id_hash).exists():
         raise DomainError(
-            MemberErrors.ID_NUMBER_IN_USE, "该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会", fields={"id_number": "已在名册中"}
+            MemberErrors.ID_NUMBER_IN_USE,
+            "该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会",
+            fields={"id_number": "已在名册中"},
         )
     try:
         with transaction.atomic():
             app = JoinApplication.objects.create(
-                user=user, org=org, name=name, id_number_enc=pii.encrypt(id_number), id_number_hash=id_hash,
+                user=user,
+                org=org,
+                name=name,
+                id_number_enc=pii.encrypt(id_number),
+                id_number_hash=id_hash,
                 workplace=workplace,
             )
     except IntegrityError:
@@ -144,10 +150,17 @@ def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: s
         try:
             with transaction.atomic():
                 member = Member.objects.create(
-                    user=app.user, org=app.org, name=app.name, id_number_enc=app.id_number_enc,
-                    id_number_hash=app.id_number_hash, phone_enc=app.user.phone_enc, phone_hash=app.user.phone_hash,
-                    gender=idcard.gender(pii.decrypt(app.id_number_enc)), workplace=app.workplace,
-                    joined_on=timezone.localdate(), certified_at=now,
+                    user=app.user,
+                    org=app.org,
+                    name=app.name,
+                    id_number_enc=app.id_number_enc,
+                    id_number_hash=app.id_number_hash,
+                    phone_enc=app.user.phone_enc,
+                    phone_hash=app.user.phone_hash,
+                    gender=idcard.gender(pii.decrypt(app.id_number_enc)),
+                    workplace=app.workplace,
+                    joined_on=timezone.localdate(),
+                    certified_at=now,
                 )
         except IntegrityError:
             raise DomainError(MemberErrors.ID_NUMBER_IN_USE, "该身份证号已在会员名册中") from None
@@ -217,8 +230,12 @@ def decide_transfer(actor, transfer_id: object, approve: bool, reason: str = "",
     t.decision_reason, t.decided_by, t.decided_at = reason, actor, now
     t.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
     summary = f"{t.member.name}: {t.from_org.name} → {t.to_org.name}"
-    audit.record(actor, "transfer.approve" if approve else "transfer.reject", org=t.to_org, target=t, summary=summary, ip=ip)
-    audit.record(actor, "transfer.approve" if approve else "transfer.reject", org=t.from_org, target=t, summary=summary, ip=ip)
+    audit.record(
+        actor, "transfer.approve" if approve else "transfer.reject", org=t.to_org, target=t, summary=summary, ip=ip
+    )
+    audit.record(
+        actor, "transfer.approve" if approve else "transfer.reject", org=t.from_org, target=t, summary=summary, ip=ip
+    )
     return t
 
 

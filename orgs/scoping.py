@@ -20,7 +20,9 @@ def cadre_roles(user) -> list[tuple[str, str, int]]:
         return []
     cached = getattr(user, "_cadre_roles_cache", None)
     if cached is None:
-        cached = list(CadreRole.objects.filter(user=user, org__is_active=True).values_list("org__path", "role", "org_id"))
+        cached = list(
+            CadreRole.objects.filter(user=user, org__is_active=True).values_list("org__path", "role", "org_id")
+        )
         user._cadre_roles_cache = cached
     return cached
 

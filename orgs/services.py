@@ -52,7 +52,9 @@ def create_org(actor, parent: Org, name: object, kind: object, *, ip: str | None
         with transaction.atomic():
             org = parent.add_child(name=name, kind=kind, parent=parent)
     except IntegrityError:
-        raise DomainError(OrgErrors.NAME_TAKEN, "同一上级下已有同名组织", fields={"name": "同一上级下已有同名组织"}) from None
+        raise DomainError(
+            OrgErrors.NAME_TAKEN, "同一上级下已有同名组织", fields={"name": "同一上级下已有同名组织"}
+        ) from None
     audit.record(actor, "org.create", org=org, target=org, summary=name, ip=ip)
     return org
 
@@ -81,7 +83,9 @@ def move_org(actor, org: Org, new_parent: Org, *, ip: str | None = None) -> Org:
         raise Forbidden("admin_required", "移动组织需要原上级和新上级的管理员权限")
     if new_parent.path.startswith(org.path):
         raise DomainError(
-            OrgErrors.MOVE_INTO_OWN_SUBTREE, "不能把组织移到它自己或它的下级之下", fields={"parent_id": "不能是本组织或其下级"}
+            OrgErrors.MOVE_INTO_OWN_SUBTREE,
+            "不能把组织移到它自己或它的下级之下",
+            fields={"parent_id": "不能是本组织或其下级"},
         )
     if new_parent.pk == org.parent_id:
         return org
@@ -92,8 +96,13 @@ def move_org(actor, org: Org, new_parent: Org, *, ip: str | None = None) -> Org:
     org.parent = new_parent
     org.save(update_fields=["parent"])
     audit.record(
-        actor, "org.move", org=org, target=org,
-        summary=f"{old_parent.name} → {new_parent.name}", data={"from": old_parent.pk, "to": new_parent.pk}, ip=ip,
+        actor,
+        "org.move",
+        org=org,
+        target=org,
+        summary=f"{old_parent.name} → {new_parent.name}",
+        data={"from": old_parent.pk, "to": new_parent.pk},
+        ip=ip,
     )
     return org
 
@@ -129,9 +138,7 @@ def appoint_cadre(actor, org: Org, user, role: str, *, title: str = "", ip: str 
     cadre, created = CadreRole.objects.update_or_create(
         user=user, org=org, defaults={"role": role, "title": title[:50], "appointed_by": actor}
     )
-    audit.record(
-        actor, "cadre.appoint", org=org, target=cadre, summary=f"{user.name} · {org.name} · {role}", ip=ip
-    )
+    audit.record(actor, "cadre.appoint", org=org, target=cadre, summary=f"{user.name} · {org.name} · {role}", ip=ip)
     return cadre
 
 

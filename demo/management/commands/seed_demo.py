@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "Build the demo district (deterministic for a seed) and write the demo logins as JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("--members", type=int, default=20_000, help="certified members (default 20,000; up to 200,000)")
+        parser.add_argument(
+            "--members", type=int, default=20_000, help="certified members (default 20,000; up to 200,000)"
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--credentials-out", default=str(settings.VAR_DIR / "demo-credentials.json"))
         parser.add_argument("--password", default=DEFAULT_PASSWORD)
@@ -39,4 +41,6 @@ class Command(BaseCommand):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(payload, encoding="utf-8")
             path.chmod(0o600)
-        self.stdout.write(self.style.SUCCESS(f"演示区县已生成，用时 {time.monotonic() - started:.1f} 秒；登录信息写入 {out}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"演示区县已生成，用时 {time.monotonic() - started:.1f} 秒；登录信息写入 {out}")
+        )
