@@ -1,0 +1,13 @@
+"""Settings for the test suite: the real settings, with a fixed PII key, a fast password hasher,
+and tasks run in-process (a test asserts on the outcome of an import without a worker)."""
+
+import base64
+import os
+
+os.environ.setdefault("UNIONHOME_FAST_HASHER", "1")
+os.environ.setdefault("UNIONHOME_PII_KEY", base64.b64encode(b"unionhome-test-key-0123456789abc").decode())
+os.environ.setdefault("UNIONHOME_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend")
+
+from config.settings import *  # noqa: E402,F403
+
+ALLOWED_HOSTS = ["*"]

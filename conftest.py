@@ -1,0 +1,122 @@
+"""Shared test builders: a small district, people with roles, API clients with tokens."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from accounts.models import User
+from core import idcard, pii
+from members.models import Member, MembershipPeriod
+from orgs.models import CadreRole, Org
+
+PASSWORD = "Passw0rd!x"
+_seq = itertools.count(1)
+
+
+def make_phone() -> str:
+    return f"139{next(_seq):08d}"
+
+
+def make_id_number(rng: random.Random | None = None, birth: str = "19900101") -> str:
+    rng = rng or random
+    first17 = "510112" + birth + f"{rng.randrange(1000):03d}"
+    return first17 + idcard.check_digit(first17)
+
+
+_ids: set[str] = set()
+
+
+def unique_id_number() -> str:
+    while True:
+        v = make_id_number()
+        if v not in _ids:
+            _ids.add(v)
+            return v
+
+
+def make_user(name: str = "张三", phone: str | None = None, password: str = PASSWORD) -> User:
+    return User.objects.create_user(phone or make_phone(), password=password, name=name)
+
+
+def make_member(org: Org, name: str = "李四", *, certified: bool = True, user: User | None = None,
+                id_number: str | None = None) -> Member:
+    from django.utils import timezone
+
+    user = user or make_user(name)
+    idn = id_number or unique_id_number()
+    m = Member.objects.create(
+        user=user, org=org, name=name, id_number_enc=pii.encrypt(idn), id_number_hash=pii.id_number_index(idn),
+        phone_enc=user.phone_enc, phone_hash=user.phone_hash, gender=idcard.gender(idn),
+        certified_at=timezone.now() if certified else None,
+    )
+    MembershipPeriod.objects.create(member=m, org=org, started_at=timezone.now(), how="roster")
+    m._id_number = idn
+    return m
+
+
+def make_cadre(org: Org, role: str = "admin", name: str = "王干部") -> User:
+    u = make_user(name)
+    CadreRole.objects.create(user=u, org=org, role=role)
+    return u
+
+
+class District:
+    """federation → street A (→ union A1, A2), street B (→ union B1)."""
+
+    def __init__(self):
+        self.root = Org.add_root(name="测试区总工会", kind="federation")
+        self.street_a = self.root.add_child(name="甲街道工会", kind="street", parent=self.root)
+        self.root.refresh_from_db()
+        self.street_b = self.root.add_child(name="乙街道工会", kind="street", parent=self.root)
+        self.street_a.refresh_from_db()
+        self.union_a1 = self.street_a.add_child(name="甲一公司工会", kind="enterprise", parent=self.street_a)
+        self.street_a.refresh_from_db()
+        self.union_a2 = self.street_a.add_child(name="甲二社区工会", kind="community", parent=self.street_a)
+        self.street_b.refresh_from_db()
+        self.union_b1 = self.street_b.add_child(name="乙一公司工会", kind="enterprise", parent=self.street_b)
+        for o in (self.root, self.street_a, self.street_b, self.union_a1, self.union_a2, self.union_b1):
+            o.refresh_from_db()
+        self.district_admin = make_cadre(self.root, "admin", "区管理员")
+        self.admin_a = make_cadre(self.street_a, "admin", "甲管理员")
+        self.staff_a = make_cadre(self.street_a, "staff", "甲干事")
+        self.admin_b = make_cadre(self.street_b, "admin", "乙管理员")
+        self.admin_a1 = make_cadre(self.union_a1, "admin", "甲一主席")
+
+
+@pytest.fixture
+def district(db) -> District:
+    return District()
+
+
+@pytest.fixture
+def api(client):
+    """A Django test client that speaks JSON and can carry a bearer token: api(user).get(...)."""
+
+    class Api:
+        def __init__(self, token: str | None = None):
+            self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+        def get(self, path, **kw):
+            return client.get(path, **self.headers, **kw)
+
+        def post(self, path, data=None, **kw):
+            return client.post(path, data, content_type="application/json", **self.headers, **kw)
+
+        def upload(self, path, files: dict, **kw):
+            return client.post(path, files, **self.headers, **kw)
+
+        def delete(self, path, **kw):
+            return client.delete(path, **self.headers, **kw)
+
+    def for_user(user: User | None = None) -> Api:
+        if user is None:
+            return Api()
+        from accounts.services import issue_token
+
+        raw, _ = issue_token(user)
+        return Api(raw)
+
+    return for_user

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One command: set up, create the SQLite database with the demo district, start the web server
+# and the background worker, and print the URLs and demo logins.
+#   scripts/run.sh            development server (runserver) on http://127.0.0.1:8000
+#   PORT=9000 scripts/run.sh  another port
+#   PROD=1 scripts/run.sh     gunicorn with DEBUG=0 (loopback, no HTTPS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+PORT=${PORT:-8000}
+PY=.venv/bin/python
+$PY manage.py migrate -v0
+$PY manage.py seed_demo --members "${MEMBERS:-20000}" --seed 1
+$PY manage.py demo_logins --base "http://127.0.0.1:$PORT"
+
+$PY manage.py db_worker --queue-name default >var/worker.log 2>&1 &
+WORKER=$!
+trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
+if [ "${PROD:-0}" = "1" ]; then
+  export DEBUG=0 UNIONHOME_HTTPS=0
+  export SECRET_KEY=${SECRET_KEY:-$(cat var/secret_key 2>/dev/null || (head -c 48 /dev/urandom | base64 | tee var/secret_key))}
+  export UNIONHOME_PII_KEY=${UNIONHOME_PII_KEY:-$(cat "$HOME/.config/unionhome/pii-dev.key")}
+  $PY manage.py collectstatic --noinput -v0
+  .venv/bin/gunicorn config.wsgi -b "127.0.0.1:$PORT" -w "${WORKERS:-4}" --access-logfile -
+else
+  $PY manage.py runserver "127.0.0.1:$PORT"
+fi
