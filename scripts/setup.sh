@@ -34,7 +34,7 @@ stamp=".venv/.installed-$(cat requirements.txt requirements-dev.txt | sha1sum | 
 if [ ! -f "$stamp" ]; then
   echo "== Python packages ($REQ)"
   .venv/bin/python -m pip install -q -r "$REQ" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import django, ninja, treebeard" || { echo "pip install failed" >&2; exit 1; }
+  .venv/bin/python -c "import django, treebeard, python_calamine" || { echo "pip install failed" >&2; exit 1; }
   touch "$stamp"
 fi
 
