@@ -120,3 +120,50 @@ def api(client):
         return Api(raw)
 
     return for_user
+
+
+# --- browser tests -----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_factory(chromium, live_server):
+    """page_factory(viewport=PHONE) → a fresh Playwright page whose relative URLs go to the live server."""
+    contexts = []
+
+    def make(viewport=PHONE, locale="zh-CN"):
+        ctx = chromium.new_context(viewport=viewport, locale=locale, base_url=live_server.url)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def screenshot(page, name: str) -> str:
+    """Keep a screenshot for people to look at (var/screenshots/NAME.png)."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "var" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return str(path)

@@ -5,6 +5,8 @@ import base64
 import os
 
 os.environ.setdefault("UNIONHOME_FAST_HASHER", "1")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls beside it are still sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("UNIONHOME_PII_KEY", base64.b64encode(b"unionhome-test-key-0123456789abc").decode())
 os.environ.setdefault("UNIONHOME_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend")
 
