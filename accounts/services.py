@@ -15,7 +15,7 @@ from core import phones, pii
 from core.errors import DomainError, Invalid, Throttled
 
 from .models import ApiToken, LoginFailure, SmsCode, User
-from .sms import get_backend
+from .sms import SmsUnavailable, get_backend
 
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 PHONE_FAILURE_LIMIT = 5
@@ -109,8 +109,12 @@ def send_login_code(phone_raw: object) -> None:
     if SmsCode.objects.filter(phone_hash=h, created_at__gte=now - dt.timedelta(days=1)).count() >= SMS_DAILY_LIMIT:
         raise Throttled(AuthErrors.SMS_TOO_SOON, "今天的验证码发送次数已用完，请明天再试", retry_after=3600)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    SmsCode.objects.create(phone_hash=h, code_hash=token_hash(h + code), expires_at=now + SMS_CODE_TTL)
-    get_backend().send(phone, f"【网上职工之家】您的验证码是{code}，10分钟内有效。请勿告诉他人。")
+    sms = SmsCode.objects.create(phone_hash=h, code_hash=token_hash(h + code), expires_at=now + SMS_CODE_TTL)
+    try:
+        get_backend().send_code(phone, code)
+    except SmsUnavailable:
+        sms.delete()  # never delivered: it must not hold back a retry for a minute
+        raise
 
 
 def verify_login_code(phone_raw: object, code: object) -> str:
