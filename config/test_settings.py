@@ -10,6 +10,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("UNIONHOME_PII_KEY", base64.b64encode(b"unionhome-test-key-0123456789abc").decode())
 os.environ.setdefault("UNIONHOME_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend")
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 ALLOWED_HOSTS = ["*"]
