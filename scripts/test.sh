@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: set up and run every test — lint, migrations check, the suite on SQLite, the suite
-# again on PostgreSQL (started here on loopback unless DATABASE_URL is given), browser tests in
-# headless Chromium. Extra arguments go to pytest (e.g. scripts/test.sh -k import).
+# again on PostgreSQL (the server named by DATABASE_URL, or one started here on loopback from
+# Debian's packages), browser tests in headless Chromium. Extra arguments go to pytest
+# (e.g. scripts/test.sh -k import).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,15 +25,15 @@ echo "== ruff"
 echo "== migrations are complete"
 $PY manage.py makemigrations --check --dry-run >/dev/null
 
+PG_URL=${DATABASE_URL:-}
 status=0
 echo "== tests on SQLite"
 DATABASE_URL= $PY -m pytest -q "$@" || status=$?
 
 echo "== tests on PostgreSQL"
-if [ -z "${TEST_DATABASE_URL:-}" ]; then
+if [ -z "$PG_URL" ]; then
   eval "$(scripts/pg.sh start)"
-else
-  DATABASE_URL=$TEST_DATABASE_URL
+  PG_URL=$DATABASE_URL
 fi
-DATABASE_URL=$DATABASE_URL $PY -m pytest -q "$@" || status=$?
+DATABASE_URL=$PG_URL $PY -m pytest -q "$@" || status=$?
 exit $status
