@@ -41,11 +41,12 @@ def xlsx_bytes(rows: Iterable[Sequence[Any]], *, text_columns: Sequence[int] = (
 
 def person_row(name: str = "赵六", *, phone: str | None = None, id_number: str | None = None, **extra) -> list:
     """One good data row under HEADER."""
-    idn = id_number or unique_id_number()
-    gender = extra.get("gender", "男" if int(idn[16]) % 2 else "女")
+    idn = unique_id_number() if id_number is None else id_number
+    derived = ("男" if int(idn[16]) % 2 else "女") if len(idn) == 18 and idn[16].isdigit() else ""
+    gender = extra.get("gender", derived)
     return [
         name,
-        phone or roster_phone(),
+        roster_phone() if phone is None else phone,
         idn,
         gender,
         extra.get("joined_on", "2020-03-01"),
