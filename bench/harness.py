@@ -1,0 +1,476 @@
+"""Benchmark harness: a production server on loopback, a seeded database, tokens, wrk, results.
+
+Importable by every benchmark in bench/. Everything targets 127.0.0.1 only, and every loop
+here is bounded in count and in time.
+
+    from bench import harness
+    with harness.database("sqlite") as db:
+        harness.migrate(db.env)
+        creds = harness.seed_demo(db.env, members=20_000)
+        with harness.Server(db.env, workers=3) as srv:
+            tokens = harness.fetch_tokens(srv.url, harness.token_users(creds, 64))
+            lua = harness.write_token_lua(tokens)
+            print(harness.run_wrk(srv.url + "/api/v1/me", lua=lua))
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"  # scratch files (git-ignored)
+RESULTS = BENCH / "RESULTS.md"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+HOST = "127.0.0.1"
+
+# A fixed, public, bench-only PII key: benchmark data is synthetic, and a fixed key lets a
+# database seeded by one run be read by the next.
+BENCH_PII_KEY = base64.b64encode(b"unionhome-bench-only-pii-key-32b").decode()
+assert len(base64.b64decode(BENCH_PII_KEY)) == 32
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- machine facts ----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, memory and date: stamped on every result row."""
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gb = int(line.split()[1]) / 1024 / 1024
+                break
+    return {
+        "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %z"),
+        "nproc": os.cpu_count() or 0,
+        "cpu": re.sub(r"\s+", " ", cpu),
+        "mem_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+    }
+
+
+def machine_str(m: dict[str, Any] | None = None) -> str:
+    m = m or machine()
+    return f"{m['nproc']} CPU · {m['cpu']} · {m['mem_gb']:.0f} GB"
+
+
+# --- environment and databases ----------------------------------------------------------------
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """Production settings for a loopback run: DEBUG off, a random secret, the bench PII key."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLITE_PATH", "UNIONHOME_VAR_DIR")}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        UNIONHOME_PII_KEY=BENCH_PII_KEY,
+        UNIONHOME_HTTPS="0",
+        ALLOWED_HOSTS=HOST,
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Database:
+    kind: str  # "sqlite" | "postgres"
+    env: dict[str, str]
+    var_dir: Path
+    url: str = ""  # PostgreSQL URL of the bench database
+    label: str = ""
+
+
+def _pg_server_url() -> str:
+    """DATABASE_URL from the environment, else start the loopback cluster with scripts/pg.sh."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url:
+        return url
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pg.sh"), "start"], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    m = re.search(r"DATABASE_URL=(\S+)", out)
+    if not m:
+        raise RuntimeError(f"scripts/pg.sh start printed no DATABASE_URL: {out!r}")
+    return m.group(1)
+
+
+def _pg_admin(url: str, sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server's maintenance database."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from_url = conninfo_to_dict(url)
+    from_url["dbname"] = "postgres"
+    with psycopg.connect(make_conninfo(**from_url), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql)
+
+
+def _with_dbname(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def database(kind: str, *, keep: bool = False) -> Iterator[Database]:
+    """A fresh, empty database for one benchmark: SQLite in a temp var dir, or a new PostgreSQL database."""
+    if kind not in ("sqlite", "postgres"):
+        raise ValueError(f"--db must be sqlite or postgres, not {kind!r}")
+    var_dir = Path(tempfile.mkdtemp(prefix=f"unionhome-bench-{kind}-"))
+    if kind == "sqlite":
+        env = base_env(UNIONHOME_VAR_DIR=str(var_dir), SQLITE_PATH=str(var_dir / "db.sqlite3"))
+        db = Database(kind, env, var_dir, label="SQLite (WAL)")
+    else:
+        server = _pg_server_url()
+        name = f"unionhome_bench_{int(time.time())}_{secrets.token_hex(3)}"
+        _pg_admin(server, f'CREATE DATABASE "{name}"')
+        url = _with_dbname(server, name)
+        env = base_env(UNIONHOME_VAR_DIR=str(var_dir), DATABASE_URL=url)
+        db = Database(kind, env, var_dir, url=url, label="PostgreSQL")
+        log(f"PostgreSQL bench database {name}")
+    try:
+        yield db
+    finally:
+        if not keep:
+            if kind == "postgres":
+                with contextlib.suppress(Exception):
+                    _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 1800) -> str:
+    proc = subprocess.run(
+        [str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    t = time.monotonic()
+    manage(env, "migrate", "--noinput", "-v0")
+    log(f"migrated in {time.monotonic() - t:.1f} s")
+
+
+def seed_demo(env: dict[str, str], members: int, seed: int = 1) -> dict[str, Any]:
+    """seed_demo --members N; returns the credentials JSON."""
+    out = Path(env["UNIONHOME_VAR_DIR"]) / "bench-credentials.json"
+    t = time.monotonic()
+    manage(env, "seed_demo", "--members", str(members), "--seed", str(seed), "--credentials-out", str(out))
+    log(f"seed_demo --members {members} in {time.monotonic() - t:.1f} s")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """gunicorn config.wsgi on 127.0.0.1, optionally with `manage.py db_worker` beside it."""
+
+    env: dict[str, str]
+    workers: int = 3
+    threads: int = 1
+    worker_class: str = "sync"
+    with_db_worker: bool = False
+    port: int = 0
+    timeout: float = 60.0
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def describe(self) -> str:
+        kind = self.worker_class if self.threads == 1 else f"gthread×{self.threads}"
+        return f"gunicorn {self.workers} {kind} workers"
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        path = OUT / f"{name}-{self.port}.log"
+        fh = open(path, "wb")  # noqa: SIM115 - lives as long as the process
+        self.logs.append(path)
+        self.procs.append(
+            subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+
+    def start(self) -> Server:
+        self.port = self.port or free_port()
+        argv = [
+            str(GUNICORN),
+            "config.wsgi",
+            "--bind",
+            f"{HOST}:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "gthread" if self.threads > 1 else self.worker_class,
+            "--threads",
+            str(self.threads),
+            "--backlog",
+            "2048",
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+        ]
+        self._spawn("gunicorn", argv)
+        if self.with_db_worker:
+            self._spawn("db_worker", [str(PYTHON), "manage.py", "db_worker", "--queue-name", "default"])
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"server process exited ({p.returncode}); see {', '.join(map(str, self.logs))}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.url}/api/v1/health did not answer within {self.timeout:.0f} s")
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, 15)
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, 9)
+                p.wait(timeout=5)
+        self.procs.clear()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- HTTP helpers -------------------------------------------------------------------------------
+
+
+def http_json(
+    method: str, url: str, body: Any = None, *, token: str = "", timeout: float = 60
+) -> tuple[int, dict[str, Any]]:
+    assert url.startswith(f"http://{HOST}:"), "benchmarks only call the loopback server"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def token_users(creds: dict[str, Any], k: int) -> list[str]:
+    """K phones, alternating followers and certified members (each phone signs in once)."""
+    followers = [u["phone"] for u in creds.get("followers", [])]
+    members = [u["phone"] for u in creds.get("members", [])]
+    phones: list[str] = []
+    for i in range(max(len(followers), len(members))):
+        for pool in (followers, members):
+            if i < len(pool):
+                phones.append(pool[i])
+    return phones[:k]
+
+
+def fetch_tokens(base_url: str, phones: list[str], password: str = "Union@2026", parallel: int = 4) -> list[str]:
+    """POST /api/v1/auth/token for each phone (the password hasher makes this ~0.3 s a login)."""
+
+    def one(phone: str) -> str:
+        status, body = http_json("POST", base_url + "/api/v1/auth/token", {"phone": phone, "password": password})
+        if status != 200:
+            raise RuntimeError(f"token for {phone[:3]}… failed: {status} {body}")
+        return body["token"]
+
+    t = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        tokens = list(pool.map(one, phones))
+    log(f"{len(tokens)} tokens in {time.monotonic() - t:.1f} s")
+    return tokens
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() != 0:
+        raise RuntimeError("wrk is not installed; run as root: apt-get install -y wrk")
+    log("installing wrk (apt-get install -y wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env, timeout=600)
+    path = shutil.which("wrk")
+    if not path:
+        raise RuntimeError("apt-get install wrk did not provide a wrk binary")
+    return path
+
+
+def write_token_lua(tokens: list[str], path: Path | None = None) -> Path:
+    """A wrk script that sends a different bearer token on each request (round robin per wrk thread)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = path or OUT / f"tokens-{os.getpid()}.lua"
+    items = ",\n".join(f'  "{t}"' for t in tokens)
+    path.write_text(
+        f"""-- generated by bench/harness.py: rotate bearer tokens per request
+local tokens = {{
+{items}
+}}
+local n = #tokens
+local i = 0
+function setup(thread)
+  thread:set("offset", math.random(n))
+end
+function init(args)
+  i = offset or 0
+end
+function request()
+  i = (i % n) + 1
+  wrk.headers["Authorization"] = "Bearer " .. tokens[i]
+  return wrk.format()
+end
+function done(summary, latency, requests)
+  io.write(string.format("BENCH non2xx_or_errors=%d\\n", summary.errors.status + summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    """requests/sec, p50/p90/p99 (ms), requests, errors from `wrk --latency` output."""
+    res: dict[str, Any] = {"raw": out}
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s*{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        if m:
+            res[f"p{pct}"] = _ms(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    return res
+
+
+def run_wrk(
+    url: str,
+    *,
+    lua: Path | None = None,
+    threads: int = 2,
+    connections: int = 32,
+    duration: int = 15,
+    timeout_s: int = 10,
+) -> dict[str, Any]:
+    assert url.startswith(f"http://{HOST}:"), "benchmarks only target 127.0.0.1"
+    wrk = ensure_wrk()
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s", "--latency"]
+    if lua:
+        argv += ["-s", str(lua)]
+    argv.append(url)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {proc.stderr}")
+    res = parse_wrk(proc.stdout)
+    res["wrk"] = f"wrk -t{threads} -c{connections} -d{duration}s"
+    return res
+
+
+def warm_up(url: str, lua: Path | None = None, seconds: int = 3) -> None:
+    """A short untimed run so every worker has its connection, caches and imports ready."""
+    run_wrk(url, lua=lua, threads=1, connections=8, duration=seconds)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+HEADER = (
+    "| date | machine | db | benchmark | figures | server / config |\n"
+    "| --- | --- | --- | --- | --- | --- |\n"
+)
+
+
+def append_result(db: str, benchmark: str, figures: str, config: str, m: dict[str, Any] | None = None) -> str:
+    """Append one dated row to bench/RESULTS.md (creating the table if needed)."""
+    m = m or machine()
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# UnionHome benchmark results\n\nOne row per run, appended by the scripts in bench/ "
+            "(see bench/README.md). Latencies in ms.\n\n" + HEADER,
+            encoding="utf-8",
+        )
+    row = f"| {m['date']} | {machine_str(m)} | {db} | {benchmark} | {figures} | {config} |\n"
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(row)
+    return row
