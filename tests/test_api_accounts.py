@@ -331,3 +331,23 @@ def test_health_needs_no_database(client):
     # No db fixture: pytest-django refuses any query here, so touching the database would fail.
     r = client.get("/api/v1/health")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=99999999999999999999999", "page_size=99999999999999999999999", "page=-5&page_size=-5", "page=0"],
+)
+def test_extreme_paging_values_are_never_a_500(district, api, query):
+    # Found a bug: a huge ?page= overflowed the SQL OFFSET (500); now it is a page past the end.
+    for path in (f"/api/v1/orgs/{district.root.pk}/children", f"/api/v1/orgs/{district.root.pk}/members"):
+        r = api(district.district_admin).get(f"{path}?{query}")
+        assert r.status_code == 200, r.content
+        body = r.json()
+        assert body["count"] == (2 if path.endswith("children") else 0)
+        if query.startswith("page=9"):
+            assert body["items"] == []
+
+
+@pytest.mark.parametrize("path", ["/orgs/99999999999999999999999", "/orgs/99999999999999999999999/children"])
+def test_an_id_beyond_64_bits_is_404_not_500(district, api, path):
+    assert_error(api(district.admin_a).get("/api/v1" + path), 404, "not_found")
