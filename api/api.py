@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import File, NinjaAPI, Query, Schema
+from ninja import File, NinjaAPI, Query, Schema, Status
 from ninja.files import UploadedFile
 
 from accounts import services as accounts
@@ -111,7 +111,7 @@ def org_children(request: HttpRequest, org_id: int, paging: Query[Paging]):
 def org_create(request: HttpRequest, payload: OrgIn):
     parent = scoping.org_for_cadre(request.auth, payload.parent_id)
     org = orgs.create_org(request.auth, parent, payload.name, payload.kind, ip=client_ip(request))
-    return 201, _org_out(org)
+    return Status(201, _org_out(org))
 
 
 class MemberFilter(Paging):
@@ -153,8 +153,8 @@ def org_members_import(request: HttpRequest, org_id: int, query: Query[ImportQue
     )
     payload = jobs.job_payload(job)
     if job.status == "done":
-        return 200, {k: payload[k] for k in ("created", "updated", "unchanged", "errors")}
-    return 202, {"job_id": job.pk, "status_url": f"/api/v1/imports/{job.pk}"}
+        return Status(200, {k: payload[k] for k in ("created", "updated", "unchanged", "errors")})
+    return Status(202, {"job_id": job.pk, "status_url": f"/api/v1/imports/{job.pk}"})
 
 
 @api.get("/imports/{int:job_id}", response=dict, tags=["members"])

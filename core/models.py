@@ -18,3 +18,22 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a write sent with an Idempotency-Key, replayed to every retry (API.md)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    operation = models.CharField(max_length=255)  # method and path: the key is scoped to it
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    done = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(null=True)
+    body = models.BinaryField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "operation", "key"], name="idempotency_one_per_key"),
+        ]

@@ -1,0 +1,100 @@
+"""Idempotency-Key for API writes (API.md "Conventions").
+
+A retry with the same key, by the same user, on the same operation (method + path) gets the
+first completed answer — status and body, success or 4xx — and changes nothing more. The
+same key with a different body is 422 `idempotency_key_reused`; a retry while the first is
+still running waits for it briefly, then answers 409 `idempotency_in_progress`.
+A 5xx is not kept, so the client may retry it.
+
+It is a middleware because it works on whole responses, for every write operation alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+WAIT_SECONDS = 8.0
+POLL_SECONDS = 0.05
+
+
+def _error(status: int, code: str, message: str) -> HttpResponse:
+    from api.errors import error_response
+
+    return error_response(status, code, message)
+
+
+def _replay(record: IdempotencyRecord) -> HttpResponse:
+    resp = HttpResponse(bytes(record.body or b""), status=record.status, content_type=record.content_type)
+    resp["Idempotent-Replayed"] = "true"
+    return resp
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get(HEADER)
+        if not key or request.method not in ("POST", "PUT", "PATCH", "DELETE") or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        key = key.strip()
+        if not key or len(key) > 200:
+            return _error(422, "invalid_idempotency_key", "Idempotency-Key 应为1到200个字符")
+        user = self._user(request)
+        if user is None:
+            return self.get_response(request)  # the API answers 401 itself
+        operation = f"{request.method} {request.path}"[:255]
+        digest = hashlib.sha256(request.body).hexdigest()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(user=user, operation=operation, key=key, request_hash=digest)
+        except IntegrityError:
+            return self._existing(user, operation, key, digest)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            raise
+        if response.status_code >= 500 or getattr(response, "streaming", False):
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            return response
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            done=True,
+            status=response.status_code,
+            body=response.content,
+            content_type=response.get("Content-Type", "application/json"),
+        )
+        return response
+
+    @staticmethod
+    def _user(request: HttpRequest):
+        auth = request.headers.get("Authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return None
+        from accounts.services import user_for_token
+
+        return user_for_token(auth[7:].strip())
+
+    @staticmethod
+    def _existing(user, operation: str, key: str, digest: str) -> HttpResponse:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            record = IdempotencyRecord.objects.filter(user=user, operation=operation, key=key).first()
+            if record is None:
+                # The first attempt failed with a 5xx and let go of the key: this one may not run
+                # concurrently with it, so ask the client to retry.
+                return _error(409, "idempotency_in_progress", "相同 Idempotency-Key 的请求刚刚失败，请重试")
+            if record.request_hash != digest:
+                return _error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于内容不同的请求")
+            if record.done:
+                return _replay(record)
+            if time.monotonic() > deadline:
+                return _error(409, "idempotency_in_progress", "相同 Idempotency-Key 的请求仍在处理中")
+            time.sleep(POLL_SECONDS)
