@@ -67,16 +67,15 @@ class District:
     """federation → street A (→ union A1, A2), street B (→ union B1)."""
 
     def __init__(self):
-        self.root = Org.add_root(name="测试区总工会", kind="federation")
-        self.street_a = self.root.add_child(name="甲街道工会", kind="street", parent=self.root)
-        self.root.refresh_from_db()
-        self.street_b = self.root.add_child(name="乙街道工会", kind="street", parent=self.root)
-        self.street_a.refresh_from_db()
-        self.union_a1 = self.street_a.add_child(name="甲一公司工会", kind="enterprise", parent=self.street_a)
-        self.street_a.refresh_from_db()
-        self.union_a2 = self.street_a.add_child(name="甲二社区工会", kind="community", parent=self.street_a)
-        self.street_b.refresh_from_db()
-        self.union_b1 = self.street_b.add_child(name="乙一公司工会", kind="enterprise", parent=self.street_b)
+        def child(parent, name, kind):
+            return Org.objects.add_child(parent, {"name": name, "kind": kind, "parent": parent})
+
+        self.root = Org.objects.add_root({"name": "测试区总工会", "kind": "federation"})
+        self.street_a = child(self.root, "甲街道工会", "street")
+        self.street_b = child(self.root, "乙街道工会", "street")
+        self.union_a1 = child(self.street_a, "甲一公司工会", "enterprise")
+        self.union_a2 = child(self.street_a, "甲二社区工会", "community")
+        self.union_b1 = child(self.street_b, "乙一公司工会", "enterprise")
         for o in (self.root, self.street_a, self.street_b, self.union_a1, self.union_a2, self.union_b1):
             o.refresh_from_db()
         self.district_admin = make_cadre(self.root, "admin", "区管理员")

@@ -37,7 +37,7 @@ def _clean_kind(kind: object) -> str:
 
 def create_root(name: str, kind: str = OrgKind.FEDERATION) -> Org:
     """The top of a deployment (a command's job, not a user's)."""
-    return Org.add_root(name=_clean_name(name), kind=_clean_kind(kind))
+    return Org.objects.add_root({"name": _clean_name(name), "kind": _clean_kind(kind)})
 
 
 @transaction.atomic
@@ -50,7 +50,7 @@ def create_org(actor, parent: Org, name: object, kind: object, *, ip: str | None
         raise DomainError(OrgErrors.NAME_TAKEN, "同一上级下已有同名组织", fields={"name": "同一上级下已有同名组织"})
     try:
         with transaction.atomic():
-            org = parent.add_child(name=name, kind=kind, parent=parent)
+            org = Org.objects.add_child(parent, {"name": name, "kind": kind, "parent": parent})
     except IntegrityError:
         raise DomainError(
             OrgErrors.NAME_TAKEN, "同一上级下已有同名组织", fields={"name": "同一上级下已有同名组织"}
@@ -91,7 +91,7 @@ def move_org(actor, org: Org, new_parent: Org, *, ip: str | None = None) -> Org:
         return org
     if Org.objects.filter(parent=new_parent, name=org.name).exists():
         raise DomainError(OrgErrors.NAME_TAKEN, "新上级下已有同名组织", fields={"parent_id": "新上级下已有同名组织"})
-    org.move(new_parent, pos="last-child")
+    Org.objects.move(org, new_parent, "last-child")
     org = Org.objects.get(pk=org.pk)
     org.parent = new_parent
     org.save(update_fields=["parent"])
