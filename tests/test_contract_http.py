@@ -1,0 +1,444 @@
+"""The API contract against a REAL production server: gunicorn, DEBUG off, its own seeded database.
+
+Runs on SQLite by default (a temp file); when DATABASE_URL is set (the PostgreSQL pass) the server
+gets its own database `<name>_contract` on that PostgreSQL, created here and dropped at the end.
+Many requests come from a thread pool at once; none may be a 500, and no response body or
+server log line may carry a full phone number.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.helpers import HEADER, good_rows, xlsx_bytes
+
+pytestmark = pytest.mark.server
+
+REPO = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+THREADS = 16
+SEED_MEMBERS = 500
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    creds: dict
+    log_path: Path
+    seen: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request(self, method: str, path: str, body=None, *, token=None, headers=None) -> Response:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            body = body.encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        finally:
+            conn.close()
+        with self.lock:
+            self.seen.append((method, path, resp.status, resp.body))
+        return resp
+
+    def get(self, path, **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw) -> Response:
+        return self.request("POST", path, body, **kw)
+
+    def token(self, phone: str, password: str | None = None) -> str:
+        r = self.post("/api/v1/auth/token", {"phone": phone, "password": password or self.creds["password"]})
+        assert r.status == 200, r.body
+        return r.json()["token"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(args: list[str], env: dict, log) -> None:
+    subprocess.run(args, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=600)
+
+
+def _pg_admin_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("contract")
+    creds_path = tmp / "credentials.json"
+    log_path = tmp / "server.log"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UNIONHOME_", "DJANGO_", "SQLITE_")) and k not in ("DATABASE_URL", "DEBUG")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        UNIONHOME_HTTPS="0",
+        UNIONHOME_PII_KEY=base64.b64encode(os.urandom(32)).decode(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        UNIONHOME_VAR_DIR=str(tmp / "var"),
+        UNIONHOME_DEV_KEY_PATH=str(tmp / "no-dev-key"),
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    pg_url = os.environ.get("DATABASE_URL", "")
+    pg_db = None
+    if pg_url:
+        import psycopg
+
+        parts = urlsplit(pg_url)
+        pg_db = (parts.path.lstrip("/") or "unionhome") + "_contract"
+        with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{pg_db}"')
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + pg_db))
+    else:
+        env["SQLITE_PATH"] = str(tmp / "contract.sqlite3")
+
+    proc = None
+    log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
+    try:
+        python = sys.executable
+        _run([python, "manage.py", "migrate", "--no-input", "-v", "0"], env, log)
+        _run(
+            [
+                python,
+                "manage.py",
+                "seed_demo",
+                "--members",
+                str(SEED_MEMBERS),
+                "--credentials-out",
+                str(creds_path),
+            ],
+            env,
+            log,
+        )
+        creds = json.loads(creds_path.read_text(encoding="utf-8"))
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "config.wsgi",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--access-logfile",
+                "-",
+                "--error-logfile",
+                "-",
+                "--timeout",
+                "120",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        srv = Server("127.0.0.1", port, creds, log_path)
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("gunicorn exited early:\n" + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if srv.get("/api/v1/health").status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("gunicorn did not answer within 60 s:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.2)
+        yield srv
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
+        if pg_db:
+            import psycopg
+
+            with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+
+
+def in_parallel(fn, items, threads: int = THREADS) -> list:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fn, items))
+
+
+def assert_error(r: Response, status: int, code: str) -> dict:
+    assert r.status == status, (r.status, r.body[:500])
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+@pytest.fixture(scope="module")
+def tokens(server):
+    """Tokens for the district admin and the first cadres, signed in concurrently."""
+    c = server.creds
+    people = [("district_admin", c["district_admin"]["phone"])] + [
+        (f"cadre{i}", cadre["phone"]) for i, cadre in enumerate(c["cadres"][:6])
+    ]
+    got = in_parallel(lambda p: (p[0], server.token(p[1])), people)
+    return dict(got)
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+def test_health_answers_under_concurrent_load(server):
+    results = in_parallel(lambda _: server.get("/api/v1/health"), range(200))
+    assert all(r.status == 200 and r.json() == {"status": "ok"} for r in results)
+
+
+def test_production_mode_is_on(server):
+    r = server.get("/api/v1/nope")
+    assert_error(r, 404, "not_found")
+    assert b"Traceback" not in r.body and b"DEBUG" not in r.body
+    assert r.headers.get("x-content-type-options") == "nosniff"
+    # A host outside ALLOWED_HOSTS is refused (not a 500).
+    r = server.get("/api/v1/health", headers={"Host": "evil.example"})
+    assert r.status == 400
+
+
+def test_cadres_sign_in_and_me_shows_their_roles(server, tokens):
+    c = server.creds
+    me = server.get("/api/v1/me", token=tokens["district_admin"]).json()
+    assert set(me) == {"id", "name", "phone_masked", "certified", "org", "roles", "points_balance"}
+    assert {"org_id": c["district_admin"]["org_id"], "role": "admin"} in me["roles"]
+    phone = c["district_admin"]["phone"]
+    assert me["phone_masked"] == phone[:3] + "****" + phone[-4:]
+
+    def me_of(i):
+        return i, server.get("/api/v1/me", token=tokens[f"cadre{i}"])
+
+    for i, r in in_parallel(me_of, range(6)):
+        assert r.status == 200
+        cadre = c["cadres"][i]
+        assert {"org_id": cadre["org_id"], "role": cadre["role"]} in r.json()["roles"]
+
+
+def test_the_member_list_pages_through_the_whole_district(server, tokens):
+    root = server.creds["district_admin"]["org_id"]
+    tok = tokens["district_admin"]
+    first = server.get(f"/api/v1/orgs/{root}/members?page_size=200", token=tok).json()
+    count = first["count"]
+    assert count >= SEED_MEMBERS
+    assert len(first["items"]) == 200
+    assert set(first["items"][0]) == {"id", "name", "phone_masked", "id_number_masked", "certified", "org_id"}
+    pages = (count + 199) // 200
+    results = in_parallel(
+        lambda p: server.get(f"/api/v1/orgs/{root}/members?page={p}&page_size=200", token=tok), range(1, pages + 1)
+    )
+    ids = [i["id"] for r in results for i in r.json()["items"]]
+    assert all(r.status == 200 for r in results)
+    assert len(ids) == count == len(set(ids))
+    capped = server.get(f"/api/v1/orgs/{root}/members?page_size=5000", token=tok).json()
+    assert len(capped["items"]) == 200
+
+
+def test_scopes_do_not_cross_subtrees(server, tokens):
+    c = server.creds
+    admins = [(i, cadre) for i, cadre in enumerate(c["cadres"][:6]) if cadre["role"] == "admin"][:3]
+    assert len(admins) >= 2
+
+    def probe(pair):
+        (i, mine), (_, other) = pair
+        tok = tokens[f"cadre{i}"]
+        return (
+            server.get(f"/api/v1/orgs/{mine['org_id']}/members", token=tok),
+            server.get(f"/api/v1/orgs/{other['org_id']}/members", token=tok),
+            server.get(f"/api/v1/orgs/{other['org_id']}", token=tok),
+        )
+
+    pairs = [(a, b) for a in admins for b in admins if a[0] != b[0] and a[1]["org_id"] != b[1]["org_id"]]
+    for own, foreign, detail in in_parallel(probe, pairs * 3):
+        assert own.status == 200
+        assert_error(foreign, 404, "not_found")
+        assert detail.status == 200  # any signed-in user may read an org itself
+    member_tok = server.token(c["members"][0]["phone"])
+    assert_error(server.get(f"/api/v1/orgs/{c['members'][0]['org_id']}/members", token=member_tok), 404, "not_found")
+    assert_error(server.get(f"/api/v1/orgs/{c['district_admin']['org_id']}/members"), 401, "not_authenticated")
+
+
+def test_bad_requests_have_the_documented_shapes(server, tokens):
+    cases = [
+        ("POST", "/api/v1/auth/token", '{"phone": ', 400, "bad_request"),
+        ("POST", "/api/v1/auth/token", {}, 422, "invalid"),
+        ("POST", "/api/v1/auth/token", {"phone": 1, "password": []}, 422, "invalid"),
+        ("POST", "/api/v1/orgs", {"parent_id": "x"}, 422, "invalid"),
+        ("GET", "/api/v1/me", None, 401, "not_authenticated"),
+        ("GET", "/api/v1/orgs/99999999/children", None, 404, "not_found"),
+        ("GET", f"/api/v1/orgs/{server.creds['district_admin']['org_id']}/children?page=abc", None, 422, "invalid"),
+    ]
+
+    def call(case):
+        method, path, body, _, _ = case
+        tok = None if path == "/api/v1/me" else tokens["district_admin"]
+        return case, server.request(method, path, body, token=tok)
+
+    for (_, path, _, status, code), r in in_parallel(call, cases * 5):
+        err = assert_error(r, status, code)
+        if status == 422 and path.endswith("/token") and code == "invalid":
+            assert set(err["fields"]) == {"phone", "password"}
+        if path == "/api/v1/orgs":
+            assert set(err["fields"]) == {"parent_id", "name", "kind"}
+
+
+def test_five_failures_throttle_one_phone_with_retry_after(server):
+    c = server.creds
+    victim = c["members"][-1]["phone"]
+    bystander = c["members"][-2]["phone"]
+    failures = in_parallel(
+        lambda _: server.post("/api/v1/auth/token", {"phone": victim, "password": "wrong"}), range(5)
+    )
+    assert {r.status for r in failures} <= {401, 429}
+    assert sum(r.status == 401 for r in failures) >= 1
+    r = server.post("/api/v1/auth/token", {"phone": victim, "password": c["password"]})
+    assert_error(r, 429, "too_many_attempts")
+    assert 1 <= int(r.headers["retry-after"]) <= 901
+    # Another phone from the same address still signs in.
+    assert server.post("/api/v1/auth/token", {"phone": bystander, "password": c["password"]}).status == 200
+
+
+def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+IMPORTED_PHONES: list[str] = []
+
+
+def test_importing_a_small_roster_over_multipart(server, tokens):
+    c = server.creds
+    grassroots = next(m["org_id"] for m in c["members"])
+    tok = tokens["district_admin"]
+    rows = good_rows(5, "契约")
+    IMPORTED_PHONES.extend(r[1] for r in rows)
+    content = xlsx_bytes([HEADER, *rows, ["坏行", "123", "1", "", "", ""]])
+    body, ctype = _multipart("花名册.xlsx", content)
+    url = f"/api/v1/orgs/{grassroots}/members/import"
+    before = server.get(f"/api/v1/orgs/{grassroots}/members?direct=1", token=tok).json()["count"]
+
+    dry = server.post(url + "?dry_run=1", body, token=tok, headers={"Content-Type": ctype})
+    assert dry.status == 200, dry.body
+    r = server.post(url, body, token=tok, headers={"Content-Type": ctype})
+    assert r.status == 200, r.body
+    got = r.json()
+    assert got == dry.json()
+    assert (got["created"], got["updated"], got["unchanged"]) == (5, 0, 0)
+    assert {(e["row"], e["code"]) for e in got["errors"]} == {(7, "invalid_phone"), (7, "invalid_length")}
+    after = server.get(f"/api/v1/orgs/{grassroots}/members?direct=1&page_size=200", token=tok).json()
+    assert after["count"] == before + 5
+    # The same file again, from several threads at once: nothing is created twice.
+    again = in_parallel(lambda _: server.post(url, body, token=tok, headers={"Content-Type": ctype}), range(4), 4)
+    for a in again:
+        assert a.status == 200, a.body
+        assert a.json()["created"] == 0 and a.json()["unchanged"] == 5
+    assert server.get(f"/api/v1/orgs/{grassroots}/members?direct=1", token=tok).json()["count"] == before + 5
+    # A wrong file is a specific 422.
+    bad, bad_type = _multipart("roster.csv", b"a,b,c\n")
+    assert_error(server.post(url, bad, token=tok, headers={"Content-Type": bad_type}), 422, "invalid_file_type")
+
+
+def test_a_mixed_rush_from_many_threads_has_no_500(server, tokens):
+    c = server.creds
+    root = c["district_admin"]["org_id"]
+    tok = tokens["district_admin"]
+    paths = [
+        ("GET", "/api/v1/health", None, None),
+        ("GET", "/api/v1/me", None, tok),
+        ("GET", f"/api/v1/orgs/{root}", None, tok),
+        ("GET", f"/api/v1/orgs/{root}/children?page_size=20", None, tok),
+        ("GET", f"/api/v1/orgs/{root}/members?page=3&page_size=50", None, tok),
+        ("GET", f"/api/v1/orgs/{c['cadres'][0]['org_id']}/members", None, tokens["cadre1"]),
+        ("POST", "/api/v1/auth/token", {"phone": "13000000000", "password": "x"}, None),
+        ("POST", "/api/v1/auth/token", "not json", None),
+    ]
+    results = in_parallel(
+        lambda i: server.request(*paths[i % len(paths)][:3], token=paths[i % len(paths)][3]), range(320)
+    )
+    assert all(r.status < 500 for r in results), [r.body[:200] for r in results if r.status >= 500]
+
+
+def test_no_response_was_a_500_and_no_full_phone_leaked(server):
+    assert server.seen, "the tests above made requests"
+    assert len(server.seen) > 300
+    fives = [(m, p, s) for m, p, s, _ in server.seen if s >= 500]
+    assert not fives
+    c = server.creds
+    phones = (
+        [c["district_admin"]["phone"]]
+        + [x["phone"] for x in c["cadres"]]
+        + [x["phone"] for x in c["members"]]
+        + [x["phone"] for x in c["followers"]]
+        + IMPORTED_PHONES
+    )
+    assert len(phones) > 900
+    bodies = b"\n".join(body for *_, body in server.seen).decode("utf-8", errors="replace")
+    time.sleep(0.5)  # let the server flush its log
+    log = server.log_path.read_text(encoding="utf-8", errors="replace")
+    # The log holds the seeding run's output too; only phones matter, not its length.
+    assert " 500 " not in "\n".join(line for line in log.splitlines() if '"GET ' in line or '"POST ' in line)
+    for phone in phones:
+        assert phone not in bodies, "a full phone number in a response body"
+        assert phone not in log, "a full phone number in the server log"
