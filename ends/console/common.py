@@ -51,7 +51,7 @@ def current_org(request, param: str = "org", *, admin: bool = False) -> Org:
 
 def breadcrumbs(user, org: Org) -> list[Org]:
     """Ancestors of the org that the user's scope reaches, then the org itself."""
-    return [o for o in [*org.get_ancestors(), org] if scoping.covers(user, o)]
+    return [o for o in [*Org.objects.get_ancestors(org), org] if scoping.covers(user, o)]
 
 
 def error_dict(e: DomainError) -> dict[str, str]:
