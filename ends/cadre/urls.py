@@ -3,4 +3,13 @@ from django.urls import path
 from . import views
 
 app_name = "cadre"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("joins/", views.joins, name="joins"),
+    path("joins/<int:pk>/decide/", views.join_decide, name="join_decide"),
+    path("transfers/", views.transfers, name="transfers"),
+    path("transfers/<int:pk>/decide/", views.transfer_decide, name="transfer_decide"),
+    path("verify/", views.verify, name="verify"),
+]
