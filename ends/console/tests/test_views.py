@@ -347,3 +347,12 @@ def test_other_subtree_application_cannot_be_decided(client, district):
     r = client.post(reverse("console:request_decide", args=["join", app.pk]), {"decision": "approve"})
     assert r.status_code == 404
     assert JoinApplication.objects.get(pk=app.pk).status == "pending"
+
+
+def test_org_search_stays_in_scope_and_excludes_the_moving_subtree(client, district):
+    login(client, district.admin_b)
+    assert client.get(reverse("console:org_pick"), {"q": "甲"}).context["results"] == []
+    client.logout()
+    login(client, district.admin_a)
+    r = client.get(reverse("console:org_pick"), {"q": "甲", "mode": "parent", "exclude": district.union_a1.pk})
+    assert {o.name for o in r.context["results"]} == {"甲街道工会", "甲二社区工会"}
