@@ -437,6 +437,7 @@ def test_no_response_was_a_500_and_no_full_phone_leaked(server):
     bodies = b"\n".join(body for *_, body in server.seen).decode("utf-8", errors="replace")
     time.sleep(0.5)  # let the server flush its log
     log = server.log_path.read_text(encoding="utf-8", errors="replace")
+    assert '"POST /api/v1/auth/token' in log and '"GET /api/v1/me' in log  # the access log was captured
     # The log holds the seeding run's output too; only phones matter, not its length.
     assert " 500 " not in "\n".join(line for line in log.splitlines() if '"GET ' in line or '"POST ' in line)
     for phone in phones:
