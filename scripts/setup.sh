@@ -13,7 +13,7 @@ find_python() {
   done
   # pyenv installs 3.12 beside the default 3.11; its shim works only when the version is selected.
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -V -r); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -V); do
       if PYENV_VERSION="$v" pyenv which python >/dev/null 2>&1; then
         PYENV_VERSION="$v" pyenv which python; return 0
       fi
@@ -50,8 +50,7 @@ if [ ! -f static/vendor/.stamp ] || [ assets/package.json -nt static/vendor/.sta
   touch static/vendor/.stamp
 fi
 
-if command -v msgfmt >/dev/null 2>&1; then
+# The compiled .mo files are committed; recompile when gettext is here so edited .po files count.
+if ls locale/*/LC_MESSAGES/django.po >/dev/null 2>&1 && command -v msgfmt >/dev/null 2>&1; then
   .venv/bin/python manage.py compilemessages -v0 --ignore=.venv --ignore=assets
-else
-  echo "(gettext's msgfmt not found: English translations not compiled; apt-get install -y gettext)"
 fi

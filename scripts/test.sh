@@ -10,7 +10,7 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v msgfmt >/dev/null 2>&1 || need_apt+=(gettext)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need_apt+=(postgresql)
-fc-list 2>/dev/null | grep -qi "cjk\|wqy\|droid" || need_apt+=(fonts-noto-cjk)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)  # Chinese glyphs in screenshots
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== Installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
