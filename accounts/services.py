@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core import phones, pii
 from core.errors import DomainError, Invalid, Throttled
@@ -53,7 +54,7 @@ def check_login_throttle(phone: str, ip: str | None) -> None:
     if wait is None and ip:
         wait = _retry_after(LoginFailure.objects.filter(ip_key=_key("login-ip", ip)), IP_FAILURE_LIMIT)
     if wait is not None:
-        raise Throttled(AuthErrors.TOO_MANY_ATTEMPTS, "登录失败次数过多，请稍后再试", retry_after=wait)
+        raise Throttled(AuthErrors.TOO_MANY_ATTEMPTS, _("登录失败次数过多，请稍后再试"), retry_after=wait)
 
 
 def record_login_failure(phone: str, ip: str | None) -> None:
@@ -67,7 +68,7 @@ def login_with_password(request, phone: str, password: str, ip: str | None) -> U
     user = authenticate(request, phone=phone, password=password)
     if user is None:
         record_login_failure(phone, ip)
-        raise DomainError(AuthErrors.INVALID_CREDENTIALS, "手机号或密码不正确", status=401)
+        raise DomainError(AuthErrors.INVALID_CREDENTIALS, _("手机号或密码不正确"), status=401)
     return user
 
 
@@ -105,9 +106,11 @@ def send_login_code(phone_raw: object) -> None:
     last = SmsCode.objects.filter(phone_hash=h).order_by("-created_at").first()
     if last and (now - last.created_at).total_seconds() < SMS_RESEND_SECONDS:
         wait = SMS_RESEND_SECONDS - int((now - last.created_at).total_seconds())
-        raise Throttled(AuthErrors.SMS_TOO_SOON, f"验证码已发送，请{wait}秒后再试", retry_after=wait)
+        raise Throttled(
+            AuthErrors.SMS_TOO_SOON, _("验证码已发送，请%(seconds)s秒后再试") % {"seconds": wait}, retry_after=wait
+        )
     if SmsCode.objects.filter(phone_hash=h, created_at__gte=now - dt.timedelta(days=1)).count() >= SMS_DAILY_LIMIT:
-        raise Throttled(AuthErrors.SMS_TOO_SOON, "今天的验证码发送次数已用完，请明天再试", retry_after=3600)
+        raise Throttled(AuthErrors.SMS_TOO_SOON, _("今天的验证码发送次数已用完，请明天再试"), retry_after=3600)
     code = f"{secrets.randbelow(1_000_000):06d}"
     sms = SmsCode.objects.create(phone_hash=h, code_hash=token_hash(h + code), expires_at=now + SMS_CODE_TTL)
     try:
@@ -144,7 +147,7 @@ def verify_login_code(phone_raw: object, code: object) -> str:
                 sms.attempts += 1
                 sms.save(update_fields=["attempts"])
     if not ok:
-        raise Invalid(AuthErrors.INVALID_CODE, "验证码不正确或已过期", fields={"code": "验证码不正确或已过期"})
+        raise Invalid(AuthErrors.INVALID_CODE, _("验证码不正确或已过期"), fields={"code": _("验证码不正确或已过期")})
     return phone
 
 

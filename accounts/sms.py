@@ -21,6 +21,7 @@ import uuid
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from core import pii
 from core.errors import DomainError
@@ -34,7 +35,7 @@ class SmsUnavailable(DomainError):
     status = 503
 
     def __init__(self):
-        super().__init__("sms_unavailable", "短信发送失败，请稍后再试")
+        super().__init__("sms_unavailable", _("短信发送失败，请稍后再试"))
 
 
 class SmsBackend:

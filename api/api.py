@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import File, NinjaAPI, Query, Schema, Status
 from ninja.files import UploadedFile
 
@@ -86,7 +87,7 @@ def _org_out(org: Org) -> dict:
 def _org(org_id: int) -> Org:
     org = Org.objects.filter(pk=org_id).first()
     if org is None:
-        raise NotFound("未找到该组织")
+        raise NotFound(_("未找到该组织"))
     return org
 
 
@@ -147,7 +148,7 @@ class ImportQuery(Schema):
 def org_members_import(request: HttpRequest, org_id: int, query: Query[ImportQuery], file: File[UploadedFile] = None):
     org = scoping.org_for_cadre(request.auth, org_id, admin=True)
     if file is None:
-        raise Invalid("file_required", "请上传名册文件（multipart 字段 file）", fields={"file": "必填"})
+        raise Invalid("file_required", _("请上传名册文件（multipart 字段 file）"), fields={"file": _("必填")})
     job = jobs.start_import(
         request.auth, org, file, file.name or "", file.size, dry_run=query.dry_run, ip=client_ip(request)
     )
@@ -163,4 +164,4 @@ def import_status(request: HttpRequest, job_id: int):
 
 
 def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    return errors.error_response(404, "not_found", "没有这个API地址")
+    return errors.error_response(404, "not_found", _("没有这个API地址"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -47,10 +48,10 @@ def _field_name(loc: list) -> str:
 def _message(err: dict) -> str:
     kind = err.get("type", "")
     if kind == "missing":
-        return "必填"
+        return _("必填")
     if kind.endswith(("_type", "_parsing")):
-        return "类型不正确：" + err.get("msg", "")
-    return err.get("msg", "无效")
+        return _("类型不正确：") + err.get("msg", "")
+    return err.get("msg", _("无效"))
 
 
 def install(api: NinjaAPI) -> None:
@@ -65,25 +66,25 @@ def install(api: NinjaAPI) -> None:
         for err in exc.errors:
             loc = list(err.get("loc", []))
             if loc == ["body", "payload"] and err.get("type") == "missing":
-                return error_response(422, "invalid", "请求体缺失", {"body": "必填"})
+                return error_response(422, "invalid", _("请求体缺失"), {"body": _("必填")})
             fields.setdefault(_field_name(loc), _message(err))
-        return error_response(422, "invalid", "请求参数无效：" + "、".join(fields), fields)
+        return error_response(422, "invalid", _("请求参数无效：") + "、".join(fields), fields)
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request: HttpRequest, exc: AuthenticationError):
-        return error_response(401, "not_authenticated", "请先登录（Authorization: Bearer <token>）")
+        return error_response(401, "not_authenticated", _("请先登录（Authorization: Bearer <token>）"))
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError):
         code = _STATUS_CODES.get(exc.status_code, "error")
-        message = "请求体不是有效的JSON" if exc.status_code == 400 else str(exc.message)
+        message = _("请求体不是有效的JSON") if exc.status_code == 400 else str(exc.message)
         return error_response(exc.status_code, code, message)
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404):
-        return error_response(404, "not_found", "未找到")
+        return error_response(404, "not_found", _("未找到"))
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception):
         log.exception("unhandled API error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "服务器内部错误，请稍后再试")
+        return error_response(500, "internal_error", _("服务器内部错误，请稍后再试"))

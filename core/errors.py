@@ -6,6 +6,8 @@ beside the field. Each app keeps its codes in one enum-like class.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     status = 409
@@ -24,8 +26,8 @@ class NotFound(DomainError):
 
     status = 404
 
-    def __init__(self, message: str = "未找到该对象", code: str = "not_found"):
-        super().__init__(code, message)
+    def __init__(self, message: str | None = None, code: str = "not_found"):
+        super().__init__(code, message if message is not None else _("未找到该对象"))
 
 
 class Forbidden(DomainError):

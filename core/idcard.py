@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.utils.translation import gettext as _
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _SHAPE = re.compile(r"^\d{17}[\dX]$")
@@ -69,22 +71,22 @@ def validate(raw: object, *, today: dt.date | None = None) -> str:
     """Return the normalized ID number or raise IdNumberError saying what is wrong (never echoing it)."""
     value = normalize(raw)
     if not value:
-        raise IdNumberError("required", "身份证号不能为空")
+        raise IdNumberError("required", _("身份证号不能为空"))
     if len(value) != 18:
-        raise IdNumberError("invalid_length", "身份证号应为18位")
+        raise IdNumberError("invalid_length", _("身份证号应为18位"))
     if not _SHAPE.match(value):
-        raise IdNumberError("invalid_format", "身份证号只能由数字和末位X组成")
+        raise IdNumberError("invalid_format", _("身份证号只能由数字和末位X组成"))
     if int(value[:2]) not in PROVINCE_CODES or value[2:6] == "0000":
-        raise IdNumberError("invalid_region", "身份证号的地区码无效")
+        raise IdNumberError("invalid_region", _("身份证号的地区码无效"))
     try:
         birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise IdNumberError("invalid_birth_date", "身份证号中的出生日期无效") from None
+        raise IdNumberError("invalid_birth_date", _("身份证号中的出生日期无效")) from None
     today = today or dt.date.today()
     if birth > today or birth.year < 1900:
-        raise IdNumberError("invalid_birth_date", "身份证号中的出生日期无效")
+        raise IdNumberError("invalid_birth_date", _("身份证号中的出生日期无效"))
     if check_digit(value[:17]) != value[17]:
-        raise IdNumberError("invalid_checksum", "身份证号校验位不正确")
+        raise IdNumberError("invalid_checksum", _("身份证号校验位不正确"))
     return value
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
@@ -29,7 +31,7 @@ def normalize(raw: object) -> str:
 def validate(raw: object) -> str:
     value = normalize(raw)
     if not value:
-        raise PhoneError("required", "手机号不能为空")
+        raise PhoneError("required", _("手机号不能为空"))
     if not _MOBILE.match(value):
-        raise PhoneError("invalid_phone", "手机号应为11位中国大陆手机号码")
+        raise PhoneError("invalid_phone", _("手机号应为11位中国大陆手机号码"))
     return value

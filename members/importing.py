@@ -16,6 +16,7 @@ from typing import IO, Any
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from python_calamine import CalamineError, CalamineWorkbook
 
 from accounts.models import User
@@ -100,27 +101,29 @@ class ImportResult:
 def read_sheet(fileobj: IO[bytes], filename: str = "") -> list[list[Any]]:
     """All rows of the first sheet, or ImportFileError with a reason a cadre understands."""
     if filename and not filename.lower().endswith(".xlsx"):
-        raise ImportFileError("invalid_file_type", "请上传 .xlsx 格式的Excel文件", fields={"file": "只支持 .xlsx 文件"})
+        raise ImportFileError(
+            "invalid_file_type", _("请上传 .xlsx 格式的Excel文件"), fields={"file": _("只支持 .xlsx 文件")}
+        )
     head = fileobj.read(4)
     fileobj.seek(0)
     if not head:
-        raise ImportFileError("empty_file", "上传的文件是空的", fields={"file": "文件为空"})
+        raise ImportFileError("empty_file", _("上传的文件是空的"), fields={"file": _("文件为空")})
     if head != b"PK\x03\x04":
         raise ImportFileError(
             "invalid_file_type",
-            "文件不是有效的 .xlsx 文件（可在Excel中另存为 .xlsx）",
-            fields={"file": "不是有效的 .xlsx 文件"},
+            _("文件不是有效的 .xlsx 文件（可在Excel中另存为 .xlsx）"),
+            fields={"file": _("不是有效的 .xlsx 文件")},
         )
     try:
         book = CalamineWorkbook.from_filelike(fileobj)
         if not book.sheet_names:
-            raise ImportFileError("empty_file", "文件中没有工作表", fields={"file": "没有工作表"})
+            raise ImportFileError("empty_file", _("文件中没有工作表"), fields={"file": _("没有工作表")})
         rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
     except (CalamineError, ValueError, OSError) as e:
         if isinstance(e, ImportFileError):
             raise
         raise ImportFileError(
-            "invalid_file_type", "无法读取该Excel文件，文件可能已损坏", fields={"file": "无法读取"}
+            "invalid_file_type", _("无法读取该Excel文件，文件可能已损坏"), fields={"file": _("无法读取")}
         ) from None
     return rows
 
@@ -137,8 +140,8 @@ def map_header(header: list[Any]) -> dict[str, int]:
     if missing:
         raise ImportFileError(
             "missing_column",
-            "表头缺少必填列：" + "、".join(missing) + "（第1行应为表头）",
-            fields={"file": "缺少列：" + "、".join(missing)},
+            _("表头缺少必填列：%(columns)s（第1行应为表头）") % {"columns": "、".join(missing)},
+            fields={"file": _("缺少列：%(columns)s") % {"columns": "、".join(missing)}},
         )
     return columns
 
@@ -175,14 +178,14 @@ def parse_date(value: Any, today: dt.date) -> dt.date | None:
                 try:
                     day = dt.date(int(m[1]), int(m[2]), int(m[3]))
                 except ValueError:
-                    raise ValueError("日期不存在") from None
+                    raise ValueError(_("日期不存在")) from None
                 break
         else:
-            raise ValueError("日期格式应为 2024-03-01")
+            raise ValueError(_("日期格式应为 2024-03-01"))
     if day > today:
-        raise ValueError("入会日期不能晚于今天")
+        raise ValueError(_("入会日期不能晚于今天"))
     if day.year < 1920:
-        raise ValueError("入会日期太早")
+        raise ValueError(_("入会日期太早"))
     return day
 
 
@@ -194,13 +197,13 @@ def _gender(value: Any) -> str:
         return Gender.MALE
     if text in ("女", "F", "FEMALE"):
         return Gender.FEMALE
-    raise ValueError("性别应填写“男”或“女”")
+    raise ValueError(_("性别应填写“男”或“女”"))
 
 
 def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[list[Row], list[RowError], int]:
     """Check every data row on its own and against earlier rows of the file. Returns (good, errors, total)."""
     if not rows:
-        raise ImportFileError("empty_file", "文件中没有内容", fields={"file": "文件为空"})
+        raise ImportFileError("empty_file", _("文件中没有内容"), fields={"file": _("文件为空")})
     columns = map_header(rows[0])
     today = today or timezone.localdate()
     good: list[Row] = []
@@ -223,9 +226,9 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
 
         name = _text(get("name"))
         if not name:
-            row_errors.append(RowError(number, "姓名", "required", "姓名不能为空"))
+            row_errors.append(RowError(number, "姓名", "required", _("姓名不能为空")))
         elif len(name) > 50:
-            row_errors.append(RowError(number, "姓名", "too_long", "姓名不能超过50个字"))
+            row_errors.append(RowError(number, "姓名", "too_long", _("姓名不能超过50个字")))
 
         phone = ""
         try:
@@ -242,7 +245,7 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
                     number,
                     "身份证号",
                     "id_number_not_text",
-                    "身份证号被Excel存成了数字，后几位已丢失，请把该列设为文本后重新填写",
+                    _("身份证号被Excel存成了数字，后几位已丢失，请把该列设为文本后重新填写"),
                 )
             )
         else:
@@ -259,7 +262,7 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
         if id_number:
             from_id = idcard.gender(id_number)
             if gender and gender != from_id:
-                row_errors.append(RowError(number, "性别", "gender_mismatch", "性别与身份证号不一致"))
+                row_errors.append(RowError(number, "性别", "gender_mismatch", _("性别与身份证号不一致")))
             gender = from_id
 
         joined_on = None
@@ -270,18 +273,22 @@ def validate_rows(rows: list[list[Any]], today: dt.date | None = None) -> tuple[
 
         workplace = _text(get("workplace"))
         if len(workplace) > 100:
-            row_errors.append(RowError(number, "工作单位", "too_long", "工作单位不能超过100个字"))
+            row_errors.append(RowError(number, "工作单位", "too_long", _("工作单位不能超过100个字")))
 
         if id_number:
             first = seen_ids.get(id_number)
             if first is not None:
-                row_errors.append(RowError(number, "身份证号", "duplicate_row", f"与第{first}行的身份证号重复"))
+                row_errors.append(
+                    RowError(number, "身份证号", "duplicate_row", _("与第%(row)s行的身份证号重复") % {"row": first})
+                )
             else:
                 seen_ids[id_number] = number
         if phone and not row_errors:
             first = seen_phones.get(phone)
             if first is not None:
-                row_errors.append(RowError(number, "手机号", "duplicate_phone", f"与第{first}行的手机号重复"))
+                row_errors.append(
+                    RowError(number, "手机号", "duplicate_phone", _("与第%(row)s行的手机号重复") % {"row": first})
+                )
             else:
                 seen_phones[phone] = number
 
@@ -319,7 +326,7 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
         if m is not None:
             if m.org_id != org.pk:
                 result.errors.append(
-                    RowError(r.row, "身份证号", "member_of_other_org", "此人已是其他工会的会员，请通过会员转接办理")
+                    RowError(r.row, "身份证号", "member_of_other_org", _("此人已是其他工会的会员，请通过会员转接办理"))
                 )
                 continue
             changed = (
@@ -341,7 +348,7 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
             continue
         account = users_by_phone.get(r.phone_hash)
         if account is not None and account["member__id"] is not None:
-            result.errors.append(RowError(r.row, "手机号", "phone_in_use", "该手机号已被另一位会员使用"))
+            result.errors.append(RowError(r.row, "手机号", "phone_in_use", _("该手机号已被另一位会员使用")))
             continue
         new_rows.append(r)
         result.created += 1
@@ -431,6 +438,6 @@ def import_rows(
 
 
 def error_report_rows(errors: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
-    yield ["行号", "字段", "错误代码", "说明"]
+    yield [_("行号"), _("字段"), _("错误代码"), _("说明")]
     for e in errors:
         yield [e["row"], e["field"], e["code"], e["message"]]

@@ -10,6 +10,7 @@ from typing import IO
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from core import audit
@@ -41,17 +42,19 @@ def start_import(
     if size > settings.ROSTER_MAX_BYTES:
         mb = settings.ROSTER_MAX_BYTES // (1024 * 1024)
         raise ImportFileError(
-            "file_too_large", f"文件超过{mb}MB上限，请拆分后分批导入", fields={"file": f"不能超过{mb}MB"}
+            "file_too_large",
+            _("文件超过%(mb)sMB上限，请拆分后分批导入") % {"mb": mb},
+            fields={"file": _("不能超过%(mb)sMB") % {"mb": mb}},
         )
     rows = read_sheet(fileobj, filename)
     if not rows:
-        raise ImportFileError("empty_file", "文件中没有内容", fields={"file": "文件为空"})
+        raise ImportFileError("empty_file", _("文件中没有内容"), fields={"file": _("文件为空")})
     from .importing import map_header
 
     map_header(rows[0])  # a missing column is refused now, not in the background
     total = _count_rows(rows)
     if total == 0:
-        raise ImportFileError("empty_file", "文件只有表头，没有会员数据", fields={"file": "没有数据行"})
+        raise ImportFileError("empty_file", _("文件只有表头，没有会员数据"), fields={"file": _("没有数据行")})
     job = ImportJob.objects.create(org=org, actor=actor, filename=filename[:200], dry_run=dry_run, total=total)
     if total <= settings.ROSTER_SYNC_MAX_ROWS:
         result = import_rows(org, rows, dry_run=dry_run)
@@ -131,13 +134,13 @@ def job_for(actor, job_id: object) -> ImportJob:
     try:
         return jobs_for(actor).get(pk=int(job_id))
     except (ImportJob.DoesNotExist, TypeError, ValueError):
-        raise NotFound("未找到该导入任务") from None
+        raise NotFound(_("未找到该导入任务")) from None
 
 
 def error_report(job: ImportJob) -> bytes:
     """The job's bad rows as an .xlsx a cadre can fix the roster from."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("错误明细")
+    ws = wb.create_sheet(_("错误明细"))
     for row in error_report_rows(job.errors):
         ws.append(row)
     buf = io.BytesIO()

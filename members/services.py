@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken, User
 from core import audit, idcard, pii
@@ -43,9 +44,9 @@ def _clean_id(raw: object) -> str:
 def _clean_name(raw: object) -> str:
     name = str(raw or "").strip()
     if not name:
-        raise Invalid("required", "请填写真实姓名", fields={"name": "请填写真实姓名"})
+        raise Invalid("required", _("请填写真实姓名"), fields={"name": _("请填写真实姓名")})
     if len(name) > 50:
-        raise Invalid("too_long", "姓名不能超过50个字", fields={"name": "不能超过50个字"})
+        raise Invalid("too_long", _("姓名不能超过50个字"), fields={"name": _("不能超过50个字")})
     return name
 
 
@@ -64,16 +65,16 @@ def certify(user: User, name: object, id_number: object) -> Member | None:
     name, id_number = _clean_name(name), _clean_id(id_number)
     mine = member_of(user)
     if mine is not None and mine.certified:
-        raise DomainError(MemberErrors.ALREADY_CERTIFIED, "您已完成实名认证")
+        raise DomainError(MemberErrors.ALREADY_CERTIFIED, _("您已完成实名认证"))
     member = Member.objects.select_for_update().filter(id_number_hash=pii.id_number_index(id_number)).first()
     if member is None:
         return None
     if member.name != name:
-        raise Invalid(MemberErrors.NAME_MISMATCH, "姓名与会员名册中的记录不一致", fields={"name": "与名册不一致"})
+        raise Invalid(MemberErrors.NAME_MISMATCH, _("姓名与会员名册中的记录不一致"), fields={"name": _("与名册不一致")})
     if member.user_id != user.pk:
         owner = User.objects.select_for_update().get(pk=member.user_id)
         if owner.claimed_at is not None or mine is not None:
-            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, "该身份证号已由另一个账号认证，请联系所在工会处理")
+            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, _("该身份证号已由另一个账号认证，请联系所在工会处理"))
         user = _merge_into_roster_account(user, owner)
     member.certified_at = timezone.now()
     member.save(update_fields=["certified_at"])
@@ -101,15 +102,15 @@ def apply_to_join(user: User, org: Org, name: object, id_number: object, workpla
     name, id_number = _clean_name(name), _clean_id(id_number)
     workplace = str(workplace or "").strip()[:100]
     if member_of(user) is not None:
-        raise DomainError(MemberErrors.ALREADY_MEMBER, "您已是会员")
+        raise DomainError(MemberErrors.ALREADY_MEMBER, _("您已是会员"))
     if not org.is_active:
-        raise DomainError(MemberErrors.ORG_INACTIVE, "该工会已停用，请选择其他工会")
+        raise DomainError(MemberErrors.ORG_INACTIVE, _("该工会已停用，请选择其他工会"))
     id_hash = pii.id_number_index(id_number)
     if Member.objects.filter(id_number_hash=id_hash).exists():
         raise DomainError(
             MemberErrors.ID_NUMBER_IN_USE,
-            "该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会",
-            fields={"id_number": "已在名册中"},
+            _("该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会"),
+            fields={"id_number": _("已在名册中")},
         )
     try:
         with transaction.atomic():
@@ -122,7 +123,7 @@ def apply_to_join(user: User, org: Org, name: object, id_number: object, workpla
                 workplace=workplace,
             )
     except IntegrityError:
-        raise DomainError(MemberErrors.APPLICATION_PENDING, "您已有一份待审核的入会申请") from None
+        raise DomainError(MemberErrors.APPLICATION_PENDING, _("您已有一份待审核的入会申请")) from None
     if not user.name:
         user.name = name
         user.save(update_fields=["name"])
@@ -139,14 +140,14 @@ def join_applications_for(actor, status: str | None = RequestStatus.PENDING):
 def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: str | None = None) -> JoinApplication:
     app = _locked(join_applications_for(actor, None), app_id)
     if app.status != RequestStatus.PENDING:
-        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
     reason = (reason or "").strip()[:200]
     if not approve and not reason:
-        raise Invalid(MemberErrors.REASON_REQUIRED, "驳回时请填写原因", fields={"reason": "请填写驳回原因"})
+        raise Invalid(MemberErrors.REASON_REQUIRED, _("驳回时请填写原因"), fields={"reason": _("请填写驳回原因")})
     now = timezone.now()
     if approve:
         if member_of(app.user) is not None:
-            raise DomainError(MemberErrors.ALREADY_MEMBER, "申请人已是会员")
+            raise DomainError(MemberErrors.ALREADY_MEMBER, _("申请人已是会员"))
         try:
             with transaction.atomic():
                 member = Member.objects.create(
@@ -163,7 +164,7 @@ def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: s
                     certified_at=now,
                 )
         except IntegrityError:
-            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, "该身份证号已在会员名册中") from None
+            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, _("该身份证号已在会员名册中")) from None
         MembershipPeriod.objects.create(member=member, org=app.org, started_at=now, how="application")
     app.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
     app.decision_reason, app.decided_by, app.decided_at = reason, actor, now
@@ -183,18 +184,18 @@ def _locked(qs, pk: object):
 def request_transfer(user: User, to_org: Org, reason: object = "") -> Transfer:
     member = member_of(user)
     if member is None or not member.certified:
-        raise DomainError(MemberErrors.NOT_A_MEMBER, "只有已认证的会员可以申请转接")
+        raise DomainError(MemberErrors.NOT_A_MEMBER, _("只有已认证的会员可以申请转接"))
     if not to_org.is_active:
-        raise DomainError(MemberErrors.ORG_INACTIVE, "该工会已停用，请选择其他工会")
+        raise DomainError(MemberErrors.ORG_INACTIVE, _("该工会已停用，请选择其他工会"))
     if to_org.pk == member.org_id:
-        raise Invalid(MemberErrors.SAME_ORG, "您已在该工会", fields={"to_org": "不能是当前所在工会"})
+        raise Invalid(MemberErrors.SAME_ORG, _("您已在该工会"), fields={"to_org": _("不能是当前所在工会")})
     try:
         with transaction.atomic():
             t = Transfer.objects.create(
                 member=member, from_org_id=member.org_id, to_org=to_org, reason=str(reason or "").strip()[:200]
             )
     except IntegrityError:
-        raise DomainError(MemberErrors.TRANSFER_PENDING, "您已有一份待处理的转接申请") from None
+        raise DomainError(MemberErrors.TRANSFER_PENDING, _("您已有一份待处理的转接申请")) from None
     audit.record(user, "transfer.request", org=to_org, target=t, summary=f"{member.org.name} → {to_org.name}")
     return t
 
@@ -211,17 +212,17 @@ def transfers_for(actor, status: str | None = RequestStatus.PENDING):
 def decide_transfer(actor, transfer_id: object, approve: bool, reason: str = "", *, ip: str | None = None) -> Transfer:
     t = _locked(transfers_for(actor, None), transfer_id)
     if not scoping.covers(actor, t.to_org):
-        raise Forbidden("receiving_union_decides", "转接由转入工会的干部审核")
+        raise Forbidden("receiving_union_decides", _("转接由转入工会的干部审核"))
     if t.status != RequestStatus.PENDING:
-        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
     reason = (reason or "").strip()[:200]
     if not approve and not reason:
-        raise Invalid(MemberErrors.REASON_REQUIRED, "驳回时请填写原因", fields={"reason": "请填写驳回原因"})
+        raise Invalid(MemberErrors.REASON_REQUIRED, _("驳回时请填写原因"), fields={"reason": _("请填写驳回原因")})
     now = timezone.now()
     if approve:
         member = Member.objects.select_for_update().get(pk=t.member_id)
         if member.org_id != t.from_org_id:
-            raise DomainError(MemberErrors.NOT_PENDING, "会员所在工会已变化，该申请已失效")
+            raise DomainError(MemberErrors.NOT_PENDING, _("会员所在工会已变化，该申请已失效"))
         MembershipPeriod.objects.filter(member=member, ended_at__isnull=True).update(ended_at=now)
         MembershipPeriod.objects.create(member=member, org=t.to_org, started_at=now, how="transfer")
         member.org = t.to_org
@@ -246,7 +247,7 @@ def cancel_transfer(user: User, transfer_id: object) -> Transfer:
     if t is None:
         raise NotFound()
     if t.status != RequestStatus.PENDING:
-        raise DomainError(MemberErrors.NOT_PENDING, "该申请已处理")
+        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
     t.status = RequestStatus.CANCELLED
     t.save(update_fields=["status"])
     return t
@@ -265,16 +266,18 @@ def card_token(member: Member) -> str:
 def verify_card(actor, token: str) -> Member:
     """A cadre checks a scanned card. Any cadre may verify any card (a member shows it anywhere)."""
     if not scoping.is_cadre(actor):
-        raise Forbidden("cadre_only", "只有工会干部可以核验会员证")
+        raise Forbidden("cadre_only", _("只有工会干部可以核验会员证"))
     try:
         data = signing.loads(token.strip(), salt=_CARD_SALT, max_age=settings.MEMBER_CARD_TTL_SECONDS)
     except signing.SignatureExpired:
-        raise DomainError(MemberErrors.CARD_EXPIRED, "会员证二维码已过期，请会员刷新后重新出示", status=422) from None
+        raise DomainError(
+            MemberErrors.CARD_EXPIRED, _("会员证二维码已过期，请会员刷新后重新出示"), status=422
+        ) from None
     except signing.BadSignature:
-        raise DomainError(MemberErrors.CARD_INVALID, "这不是有效的会员证二维码", status=422) from None
+        raise DomainError(MemberErrors.CARD_INVALID, _("这不是有效的会员证二维码"), status=422) from None
     member = Member.objects.select_related("org").filter(pk=data.get("m")).first()
     if member is None or not member.certified:
-        raise DomainError(MemberErrors.CARD_INVALID, "该会员证无效", status=422)
+        raise DomainError(MemberErrors.CARD_INVALID, _("该会员证无效"), status=422)
     audit.record(actor, "card.verify", org=member.org, target=member, summary=member.name)
     return member
 
@@ -285,7 +288,7 @@ def verify_card(actor, token: str) -> Member:
 def members_for(actor, org: Org, *, direct: bool = False):
     """Members of the org's subtree (or only its own), for a cadre whose role reaches the org."""
     if not scoping.covers(actor, org):
-        raise NotFound("未找到该组织")
+        raise NotFound(_("未找到该组织"))
     qs = Member.objects.select_related("org")
     return qs.filter(org=org) if direct else qs.filter(org__path__startswith=org.path)
 
@@ -294,7 +297,7 @@ def member_for_cadre(actor, member_id: object) -> Member:
     try:
         return scoping.scoped(Member.objects.select_related("org", "user"), actor, "org__path").get(pk=int(member_id))
     except (Member.DoesNotExist, TypeError, ValueError):
-        raise NotFound("未找到该会员") from None
+        raise NotFound(_("未找到该会员")) from None
 
 
 def reveal_pii(actor, member: Member, *, ip: str | None = None) -> dict[str, str]:

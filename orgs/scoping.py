@@ -8,6 +8,7 @@ API operation builds its querysets from these helpers; an object outside answers
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from core.errors import Forbidden, NotFound
 
@@ -69,11 +70,11 @@ def org_for_cadre(user, org_id: object, *, admin: bool = False) -> Org:
     try:
         org = Org.objects.get(pk=int(org_id))
     except (Org.DoesNotExist, TypeError, ValueError):
-        raise NotFound("未找到该组织") from None
+        raise NotFound(_("未找到该组织")) from None
     if not covers(user, org):
-        raise NotFound("未找到该组织")
+        raise NotFound(_("未找到该组织"))
     if admin and not covers(user, org, admin=True):
-        raise Forbidden("admin_required", "此操作需要该组织或上级组织的管理员权限")
+        raise Forbidden("admin_required", _("此操作需要该组织或上级组织的管理员权限"))
     return org
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Throttled
 from orgs.models import Org
@@ -15,7 +16,7 @@ def error_context(e: DomainError) -> dict:
     """{"errors": {field: message}, "error": message-not-shown-beside-a-field} for a template."""
     message = e.message
     if isinstance(e, Throttled) and str(e.retry_after) not in message:
-        message = f"{message}（{e.retry_after}秒后可再试）"
+        message = message + _("（%(seconds)s秒后可再试）") % {"seconds": e.retry_after}
     return {"errors": dict(e.fields), "error": "" if e.fields else message, "error_code": e.code}
 
 

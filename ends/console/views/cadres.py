@@ -86,7 +86,7 @@ def cadre_revoke(request, cadre_id: int):
     cadre = scoping.scoped(CadreRole.objects.select_related("org", "user"), user, "org__path").filter(pk=cadre_id)
     cadre = cadre.first()
     if cadre is None:
-        raise NotFound("未找到该干部")
+        raise NotFound(_("未找到该干部"))
     org = current_org(request)
     try:
         services.revoke_cadre(user, cadre, ip=audit.client_ip(request))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
@@ -54,7 +55,7 @@ def import_upload(request):
     dry_run = bool(request.POST.get("dry_run"))
     upload = request.FILES.get("file")
     if upload is None:
-        return _imports_page(request, org, errors={"file": "请选择要上传的 .xlsx 文件"}, dry_run=dry_run, status=422)
+        return _imports_page(request, org, errors={"file": _("请选择要上传的 .xlsx 文件")}, dry_run=dry_run, status=422)
     try:
         job = jobs.start_import(
             user, org, upload, upload.name, upload.size, dry_run=dry_run, ip=audit.client_ip(request)
