@@ -16,6 +16,7 @@ import time
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
 from .models import IdempotencyRecord
 
@@ -46,7 +47,7 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         key = key.strip()
         if not key or len(key) > 200:
-            return _error(422, "invalid_idempotency_key", "Idempotency-Key 应为1到200个字符")
+            return _error(422, "invalid_idempotency_key", _("Idempotency-Key 应为1到200个字符"))
         user = self._user(request)
         if user is None:
             return self.get_response(request)  # the API answers 401 itself
@@ -90,11 +91,11 @@ class IdempotencyMiddleware:
             if record is None:
                 # The first attempt failed with a 5xx and let go of the key: this one may not run
                 # concurrently with it, so ask the client to retry.
-                return _error(409, "idempotency_in_progress", "相同 Idempotency-Key 的请求刚刚失败，请重试")
+                return _error(409, "idempotency_in_progress", _("相同 Idempotency-Key 的请求刚刚失败，请重试"))
             if record.request_hash != digest:
-                return _error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于内容不同的请求")
+                return _error(422, "idempotency_key_reused", _("该 Idempotency-Key 已用于内容不同的请求"))
             if record.done:
                 return _replay(record)
             if time.monotonic() > deadline:
-                return _error(409, "idempotency_in_progress", "相同 Idempotency-Key 的请求仍在处理中")
+                return _error(409, "idempotency_in_progress", _("相同 Idempotency-Key 的请求仍在处理中"))
             time.sleep(POLL_SECONDS)
