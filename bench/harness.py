@@ -269,10 +269,9 @@ class Server:
             for p in self.procs:
                 if p.poll() is not None:
                     raise RuntimeError(f"server process exited ({p.returncode}); see {', '.join(map(str, self.logs))}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as r:
+                if r.status == 200:
+                    return
             time.sleep(0.2)
         raise RuntimeError(f"{self.url}/api/v1/health did not answer within {self.timeout:.0f} s")
 
@@ -455,10 +454,7 @@ def warm_up(url: str, lua: Path | None = None, seconds: int = 3) -> None:
 
 # --- results ------------------------------------------------------------------------------------
 
-HEADER = (
-    "| date | machine | db | benchmark | figures | server / config |\n"
-    "| --- | --- | --- | --- | --- | --- |\n"
-)
+HEADER = "| date | machine | db | benchmark | figures | server / config |\n| --- | --- | --- | --- | --- | --- |\n"
 
 
 def append_result(db: str, benchmark: str, figures: str, config: str, m: dict[str, Any] | None = None) -> str:

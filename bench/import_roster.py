@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
+from bench import harness
 
 TARGET_S = 30.0
 SEED_MEMBERS = 200
@@ -71,7 +71,14 @@ def make_roster(rows: int) -> Path:
         ws.write_row(
             i + 1,
             0,
-            [name, phone, id_number, gender, (joined + dt.timedelta(days=i % 3000)).isoformat(), f"成华机械厂{i % 40}车间"],
+            [
+                name,
+                phone,
+                id_number,
+                gender,
+                (joined + dt.timedelta(days=i % 3000)).isoformat(),
+                f"成华机械厂{i % 40}车间",
+            ],
         )
     wb.close()
     tmp.rename(path)
