@@ -77,7 +77,7 @@ def test_the_compiled_catalogue_is_there_and_used():
 PAGES = {
     "/": ("Smart Trade Union", "智慧工会"),
     "/m/login/": ("Sign in / Sign up", "登录 / 注册"),
-    "/c/login/": ("Union cadre office", "工会干部办公"),
+    "/c/login/": ("Union Cadre Office", "工会干部办公"),
     "/console/login/": ("Sign in to the Management Console", "登录管理平台"),
 }
 
