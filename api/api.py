@@ -64,14 +64,13 @@ def _points_balance(user) -> int:
 @api.get("/me", response=MeOut, tags=["accounts"])
 def me(request: HttpRequest):
     user = request.auth
-    member = members.member_of(user)
-    org = member.org if member is not None else None
+    ms = user.membership  # loaded with the token (accounts.services.user_for_token)
     return {
         "id": user.pk,
         "name": user.name,
         "phone_masked": user.phone_masked,
-        "certified": bool(member and member.certified),
-        "org": {"id": org.pk, "name": org.name} if org else None,
+        "certified": ms.certified,
+        "org": {"id": ms.org_id, "name": ms.org_name} if ms.org_id else None,
         "roles": [{"org_id": org_id, "role": role} for _, role, org_id in scoping.cadre_roles(user)],
         "points_balance": _points_balance(user),
     }
