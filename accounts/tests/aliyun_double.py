@@ -11,8 +11,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from accounts.sms import aliyun_signature
 
-REQUIRED = ["AccessKeyId", "Action", "Format", "PhoneNumbers", "SignName", "SignatureMethod", "SignatureNonce",
-            "SignatureVersion", "TemplateCode", "Timestamp", "Version", "Signature"]
+REQUIRED = [
+    "AccessKeyId",
+    "Action",
+    "Format",
+    "PhoneNumbers",
+    "SignName",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureVersion",
+    "TemplateCode",
+    "Timestamp",
+    "Version",
+    "Signature",
+]
 
 
 class AliyunSmsDouble:
@@ -51,12 +63,21 @@ class AliyunSmsDouble:
             code = "MissingParameter"
         elif params["AccessKeyId"] != self.key_id:
             code = "InvalidAccessKeyId.NotFound"
-        elif aliyun_signature({k: v for k, v in params.items() if k != "Signature"}, self.secret) != params["Signature"]:
+        elif (
+            aliyun_signature({k: v for k, v in params.items() if k != "Signature"}, self.secret) != params["Signature"]
+        ):
             code = "SignatureDoesNotMatch"
         elif params["SignatureNonce"] in self._nonces:
             code = "SignatureNonceUsed"
-        elif abs((dt.datetime.now(dt.UTC) - dt.datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=dt.UTC)).total_seconds()) > 900:
+        elif (
+            abs(
+                (
+                    dt.datetime.now(dt.UTC)
+                    - dt.datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+                ).total_seconds()
+            )
+            > 900
+        ):
             code = "InvalidTimeStamp.Expired"
         elif params["TemplateCode"] != self.template:
             code = "isv.SMS_TEMPLATE_ILLEGAL"
