@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from python_calamine import CalamineError, CalamineWorkbook
 
 from accounts.models import User
-from core import idcard, phones, pii
+from core import bulk, idcard, phones, pii
 from core.errors import Invalid
 from orgs.models import Org
 
@@ -356,32 +356,58 @@ def _store_chunk(org: Org, chunk: list[Row], result: ImportResult, *, dry_run: b
         return
 
     unusable = make_password(None)  # one unusable marker: these accounts sign in by SMS code first
-    new_users = [
-        User(name=r.name, phone_enc=pii.encrypt(r.phone), phone_hash=r.phone_hash, password=unusable)
-        for r in new_rows
-        if r.phone_hash not in users_by_phone
-    ]
-    User.objects.bulk_create(new_users, batch_size=500)
-    user_ids = {u.phone_hash: u.pk for u in new_users}
+    at = bulk.db_datetime(now)
+    phone_enc = {r.phone_hash: pii.encrypt(r.phone) for r in new_rows}
+    bulk.insert(
+        User,
+        ["name", "phone_enc", "phone_hash", "password", "is_active", "date_joined"],
+        [
+            (r.name, phone_enc[r.phone_hash], r.phone_hash, unusable, True, at)
+            for r in new_rows
+            if r.phone_hash not in users_by_phone
+        ],
+    )
+    user_ids = bulk.ids_by(User, "phone_hash", [r.phone_hash for r in new_rows if r.phone_hash not in users_by_phone])
     user_ids.update({h: u["id"] for h, u in users_by_phone.items()})
-    members = [
-        Member(
-            user_id=user_ids[r.phone_hash],
-            org=org,
-            name=r.name,
-            id_number_enc=pii.encrypt(r.id_number),
-            id_number_hash=r.id_hash,
-            phone_enc=pii.encrypt(r.phone),
-            phone_hash=r.phone_hash,
-            gender=r.gender,
-            joined_on=r.joined_on,
-            workplace=r.workplace,
-        )
-        for r in new_rows
-    ]
-    Member.objects.bulk_create(members, batch_size=500)
-    MembershipPeriod.objects.bulk_create(
-        [MembershipPeriod(member_id=m.pk, org=org, started_at=now, how="roster") for m in members], batch_size=500
+    bulk.insert(
+        Member,
+        [
+            "user",
+            "org",
+            "name",
+            "id_number_enc",
+            "id_number_hash",
+            "phone_enc",
+            "phone_hash",
+            "gender",
+            "joined_on",
+            "workplace",
+            "created_at",
+            "updated_at",
+        ],
+        [
+            (
+                user_ids[r.phone_hash],
+                org.pk,
+                r.name,
+                pii.encrypt(r.id_number),
+                r.id_hash,
+                phone_enc[r.phone_hash],
+                r.phone_hash,
+                r.gender,
+                bulk.db_date(r.joined_on),
+                r.workplace,
+                at,
+                at,
+            )
+            for r in new_rows
+        ],
+    )
+    member_ids = bulk.ids_by(Member, "id_number_hash", [r.id_hash for r in new_rows])
+    bulk.insert(
+        MembershipPeriod,
+        ["member", "org", "started_at", "how"],
+        [(member_ids[r.id_hash], org.pk, at, "roster") for r in new_rows],
     )
     if to_update:
         Member.objects.bulk_update(
