@@ -75,11 +75,30 @@ def machine() -> dict[str, Any]:
                 break
     return {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %z"),
+        "commit": code_version(),
         "nproc": os.cpu_count() or 0,
         "cpu": re.sub(r"\s+", " ", cpu),
         "mem_gb": round(mem_gb, 1),
         "python": platform.python_version(),
     }
+
+
+def code_version() -> str:
+    """The app code measured: HEAD's short hash, '+dirty' when tracked files outside bench/ differ."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
 
 
 def machine_str(m: dict[str, Any] | None = None) -> str:
@@ -454,7 +473,10 @@ def warm_up(url: str, lua: Path | None = None, seconds: int = 3) -> None:
 
 # --- results ------------------------------------------------------------------------------------
 
-HEADER = "| date | machine | db | benchmark | figures | server / config |\n| --- | --- | --- | --- | --- | --- |\n"
+HEADER = (
+    "| date | code | machine | db | benchmark | figures | server / config |\n"
+    "| --- | --- | --- | --- | --- | --- | --- |\n"
+)
 
 
 def append_result(db: str, benchmark: str, figures: str, config: str, m: dict[str, Any] | None = None) -> str:
@@ -466,7 +488,7 @@ def append_result(db: str, benchmark: str, figures: str, config: str, m: dict[st
             "(see bench/README.md). Latencies in ms.\n\n" + HEADER,
             encoding="utf-8",
         )
-    row = f"| {m['date']} | {machine_str(m)} | {db} | {benchmark} | {figures} | {config} |\n"
+    row = f"| {m['date']} | {m['commit']} | {machine_str(m)} | {db} | {benchmark} | {figures} | {config} |\n"
     with RESULTS.open("a", encoding="utf-8") as f:
         f.write(row)
     return row

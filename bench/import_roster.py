@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.rows <= 500_000:
         p.error("--rows must be 1..500000")
 
-    m = harness.machine()
+    m = harness.machine()  # per-run facts; rows re-read date and commit
     path = make_roster(args.rows)
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
