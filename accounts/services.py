@@ -88,12 +88,16 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
 # statement (the ORM spends more time compiling it than the database spends answering) that also
 # brings the person's membership summary, which /me and most member operations need anyway.
 _TOKEN_SQL = """
-SELECT u.id, u.name, u.phone_enc, u.phone_hash, u.is_active, m.id, m.certified_at, m.org_id, o.name
+SELECT u.id, u.name, u.phone_enc, u.phone_hash, u.is_active, m.id, m.certified_at, m.org_id, o.name,
+       ro.path, r.role, r.org_id
 FROM accounts_apitoken t
 JOIN accounts_user u ON u.id = t.user_id
 LEFT JOIN members_member m ON m.user_id = u.id
 LEFT JOIN orgs_org o ON o.id = m.org_id
+LEFT JOIN orgs_cadrerole r ON r.user_id = u.id
+LEFT JOIN orgs_org ro ON ro.id = r.org_id AND ro.is_active
 WHERE t.key_hash = %s AND t.expires_at > %s AND u.is_active
+ORDER BY ro.path
 """
 _USER_FIELDS = ["id", "name", "phone_enc", "phone_hash", "is_active"]
 
@@ -107,15 +111,19 @@ class MembershipSummary:
 
 
 def user_for_token(raw: str) -> User | None:
-    """The active user behind an unexpired bearer token, with `.membership` (a MembershipSummary) set."""
+    """The active user behind an unexpired bearer token, with `.membership` (a MembershipSummary) and
+    the cadre roles loaded, all in one round trip."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(_TOKEN_SQL, [token_hash(raw), now])
-        row = cursor.fetchone()
-    if row is None:
+        rows = cursor.fetchall()
+    if not rows:
         return None
+    row = rows[0]
     user = User.from_db(connection.alias, _USER_FIELDS, row[:5])
     user.membership = MembershipSummary(row[5], row[6] is not None, row[7], row[8])
+    # One row per cadre role: the same statement answers orgs.scoping.cadre_roles for this request.
+    user._cadre_roles_cache = [(path, role, org_id) for *_, path, role, org_id in rows if path is not None]
     return user
 
 

@@ -87,7 +87,9 @@ TEMPLATES = [
 # --- Database: SQLite embedded by default, tuned for parallel writers; PostgreSQL by URL.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+    # No CONN_HEALTH_CHECKS: it costs a round trip on every request; a dead connection fails one
+    # request and is replaced at the next.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 else:
     DATABASES = {
         "default": {
