@@ -72,7 +72,22 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", _("已撤回")
 
 
-class JoinApplication(models.Model):
+class MemberRequest(models.Model):
+    """What a member asks and a cadre decides: pending until approved, rejected (with a reason) or cancelled."""
+
+    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    decision_reason = models.CharField(max_length=200, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class JoinApplication(MemberRequest):
     """入会申请: a follower whose name and ID match no roster asks a union to take them in."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="join_applications")
@@ -81,13 +96,6 @@ class JoinApplication(models.Model):
     id_number_enc = models.BinaryField()
     id_number_hash = models.CharField(max_length=64, db_index=True)
     workplace = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
-    decision_reason = models.CharField(max_length=200, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -100,20 +108,13 @@ class JoinApplication(models.Model):
         return pii.mask_id_number(pii.decrypt(self.id_number_enc))
 
 
-class Transfer(models.Model):
+class Transfer(MemberRequest):
     """会员转接: a member moves to another union; the receiving union's cadres decide."""
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="transfers")
     from_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="transfers_out")
     to_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="transfers_in")
     reason = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
-    decision_reason = models.CharField(max_length=200, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

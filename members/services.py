@@ -14,7 +14,7 @@ from core.errors import DomainError, Forbidden, Invalid, NotFound
 from orgs import scoping
 from orgs.models import Org
 
-from .models import JoinApplication, Member, MembershipPeriod, RequestStatus, Transfer
+from .models import JoinApplication, Member, MemberRequest, MembershipPeriod, RequestStatus, Transfer
 
 
 class MemberErrors:
@@ -139,11 +139,7 @@ def join_applications_for(actor, status: str | None = RequestStatus.PENDING):
 @transaction.atomic
 def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: str | None = None) -> JoinApplication:
     app = _locked(join_applications_for(actor, None), app_id)
-    if app.status != RequestStatus.PENDING:
-        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
-    reason = (reason or "").strip()[:200]
-    if not approve and not reason:
-        raise Invalid(MemberErrors.REASON_REQUIRED, _("驳回时请填写原因"), fields={"reason": _("请填写驳回原因")})
+    reason = _check_decision(app, approve, reason)
     now = timezone.now()
     if approve:
         if member_of(app.user) is not None:
@@ -166,11 +162,25 @@ def decide_join(actor, app_id: object, approve: bool, reason: str = "", *, ip: s
         except IntegrityError:
             raise DomainError(MemberErrors.ID_NUMBER_IN_USE, _("该身份证号已在会员名册中")) from None
         MembershipPeriod.objects.create(member=member, org=app.org, started_at=now, how="application")
-    app.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
-    app.decision_reason, app.decided_by, app.decided_at = reason, actor, now
-    app.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
+    _close(app, actor, approve, reason, now)
     audit.record(actor, "join.approve" if approve else "join.reject", org=app.org, target=app, summary=app.name, ip=ip)
     return app
+
+
+def _check_decision(request: MemberRequest, approve: bool, reason: str) -> str:
+    """A decision needs a pending request, and a rejection needs a reason. Returns the cleaned reason."""
+    if request.status != RequestStatus.PENDING:
+        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
+    reason = (reason or "").strip()[:200]
+    if not approve and not reason:
+        raise Invalid(MemberErrors.REASON_REQUIRED, _("驳回时请填写原因"), fields={"reason": _("请填写驳回原因")})
+    return reason
+
+
+def _close(request: MemberRequest, actor, approve: bool, reason: str, now) -> None:
+    request.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    request.decision_reason, request.decided_by, request.decided_at = reason, actor, now
+    request.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
 
 
 def _locked(qs, pk: object):
@@ -213,11 +223,7 @@ def decide_transfer(actor, transfer_id: object, approve: bool, reason: str = "",
     t = _locked(transfers_for(actor, None), transfer_id)
     if not scoping.covers(actor, t.to_org):
         raise Forbidden("receiving_union_decides", _("转接由转入工会的干部审核"))
-    if t.status != RequestStatus.PENDING:
-        raise DomainError(MemberErrors.NOT_PENDING, _("该申请已处理"))
-    reason = (reason or "").strip()[:200]
-    if not approve and not reason:
-        raise Invalid(MemberErrors.REASON_REQUIRED, _("驳回时请填写原因"), fields={"reason": _("请填写驳回原因")})
+    reason = _check_decision(t, approve, reason)
     now = timezone.now()
     if approve:
         member = Member.objects.select_for_update().get(pk=t.member_id)
@@ -227,9 +233,7 @@ def decide_transfer(actor, transfer_id: object, approve: bool, reason: str = "",
         MembershipPeriod.objects.create(member=member, org=t.to_org, started_at=now, how="transfer")
         member.org = t.to_org
         member.save(update_fields=["org", "updated_at"])
-    t.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
-    t.decision_reason, t.decided_by, t.decided_at = reason, actor, now
-    t.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
+    _close(t, actor, approve, reason, now)
     summary = f"{t.member.name}: {t.from_org.name} → {t.to_org.name}"
     audit.record(
         actor, "transfer.approve" if approve else "transfer.reject", org=t.to_org, target=t, summary=summary, ip=ip
