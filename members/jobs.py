@@ -9,7 +9,7 @@ from typing import IO
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
@@ -55,7 +55,14 @@ def start_import(
     total = _count_rows(rows)
     if total == 0:
         raise ImportFileError("empty_file", _("文件只有表头，没有会员数据"), fields={"file": _("没有数据行")})
-    job = ImportJob.objects.create(org=org, actor=actor, filename=filename[:200], dry_run=dry_run, total=total)
+    job = ImportJob.objects.create(
+        org=org,
+        actor=actor,
+        filename=filename[:200],
+        dry_run=dry_run,
+        total=total,
+        language=translation.get_language() or "",
+    )
     if total <= settings.ROSTER_SYNC_MAX_ROWS:
         result = import_rows(org, rows, dry_run=dry_run)
         _finish(job, result)
@@ -95,6 +102,11 @@ def _finish(job: ImportJob, result: ImportResult) -> None:
 
 def run_job(job_id: int) -> None:
     job = ImportJob.objects.select_related("org", "actor").get(pk=job_id)
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        _run(job)
+
+
+def _run(job: ImportJob) -> None:
     if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         return
     job.status = ImportStatus.RUNNING

@@ -138,6 +138,7 @@ class ImportJob(models.Model):
     filename = models.CharField(max_length=200)
     stored_path = models.CharField(max_length=255, blank=True)
     dry_run = models.BooleanField(default=False)
+    language = models.CharField(max_length=10, blank=True)  # of the cadre who started it: row errors speak it
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
     progress = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)

@@ -94,6 +94,8 @@ def _merge_into_roster_account(follower: User, roster_account: User) -> User:
     roster_account.claimed_at = timezone.now()
     roster_account.save(update_fields=["phone_enc", "phone_hash", "password", "claimed_at"])
     ApiToken.objects.filter(user=follower).update(user=roster_account)
+    # A membership application filed before the roster match is answered by the match itself.
+    JoinApplication.objects.filter(user=follower, status=RequestStatus.PENDING).update(status=RequestStatus.CANCELLED)
     return roster_account
 
 

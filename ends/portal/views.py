@@ -1,6 +1,7 @@
 import re
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import render
 
@@ -11,14 +12,19 @@ from orgs.models import Org
 _CODE = re.compile(r"\d{6}")
 
 
-def home(request):
-    root = Org.objects.get_root_nodes().first()
-    stats = {
+def _stats() -> dict[str, int]:
+    return {
         "orgs": Org.objects.filter(is_active=True).count(),
         "members": Member.objects.count(),
         "certified": Member.objects.filter(certified_at__isnull=False).count(),
         "followers": User.objects.filter(is_active=True, member__isnull=True).count(),
     }
+
+
+def home(request):
+    root = Org.objects.get_root_nodes().first()
+    # Public and hit often; at a province's scale these counts scan millions of rows. A minute old is fine.
+    stats = cache.get_or_set("portal:stats", _stats, 60)
     return render(request, "portal/home.html", {"root": root, "stats": stats})
 
 
