@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import phones, pii
+from core import phones, pii, sql
 from core.errors import DomainError, Invalid, Throttled
 
 from .models import ApiToken, LoginFailure, SmsCode, User
@@ -113,10 +113,7 @@ class MembershipSummary:
 def user_for_token(raw: str) -> User | None:
     """The active user behind an unexpired bearer token, with `.membership` (a MembershipSummary) and
     the cadre roles loaded, all in one round trip."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(_TOKEN_SQL, [token_hash(raw), now])
-        rows = cursor.fetchall()
+    rows = sql.fetchall(_TOKEN_SQL, [token_hash(raw), connection.ops.adapt_datetimefield_value(timezone.now())])
     if not rows:
         return None
     row = rows[0]

@@ -90,6 +90,12 @@ if DATABASE_URL:
     # No CONN_HEALTH_CHECKS: it costs a round trip on every request; a dead connection fails one
     # request and is replaced at the next.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Lets core.sql's hot statements be prepared once per connection; Django's own queries use
+        # client-side binding and stay unprepared. Set 0 behind a transaction-mode pgbouncer.
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(
+            os.environ.get("UNIONHOME_PG_PREPARE_THRESHOLD", "5")
+        ) or None
 else:
     DATABASES = {
         "default": {

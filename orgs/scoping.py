@@ -7,10 +7,10 @@ API operation builds its querysets from these helpers; an object outside answers
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
+from core import sql
 from core.errors import Forbidden, NotFound
 
 from .models import CadreRoleKind, Org
@@ -28,9 +28,7 @@ def cadre_roles(user) -> list[tuple[str, str, int]]:
     cached = getattr(user, "_cadre_roles_cache", None)
     if cached is None:
         # Asked on almost every request: plain SQL, no ORM compilation.
-        with connection.cursor() as cursor:
-            cursor.execute(_ROLES_SQL, [user.pk])
-            cached = [tuple(r) for r in cursor.fetchall()]
+        cached = [tuple(r) for r in sql.fetchall(_ROLES_SQL, [user.pk])]
         user._cadre_roles_cache = cached
     return cached
 
