@@ -88,8 +88,7 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
 # statement (the ORM spends more time compiling it than the database spends answering) that also
 # brings the person's membership summary, which /me and most member operations need anyway.
 _TOKEN_SQL = """
-SELECT u.id, u.name, u.phone_enc, u.phone_hash, u.is_active, m.id, m.certified_at, m.org_id, o.name,
-       ro.path, r.role, r.org_id
+SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, ro.path, r.role, r.org_id
 FROM accounts_apitoken t
 JOIN accounts_user u ON u.id = t.user_id
 LEFT JOIN members_member m ON m.user_id = u.id
@@ -97,14 +96,12 @@ LEFT JOIN orgs_org o ON o.id = m.org_id
 LEFT JOIN orgs_cadrerole r ON r.user_id = u.id
 LEFT JOIN orgs_org ro ON ro.id = r.org_id AND ro.is_active
 WHERE t.key_hash = %s AND t.expires_at > %s AND u.is_active
-ORDER BY ro.path
 """
-_USER_FIELDS = ["id", "name", "phone_enc", "phone_hash", "is_active"]
+_USER_FIELDS = ["id", "name", "phone_enc"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MembershipSummary:
-    member_id: int | None
     certified: bool
     org_id: int | None
     org_name: str | None
@@ -117,10 +114,11 @@ def user_for_token(raw: str) -> User | None:
     if not rows:
         return None
     row = rows[0]
-    user = User.from_db(connection.alias, _USER_FIELDS, row[:5])
-    user.membership = MembershipSummary(row[5], row[6] is not None, row[7], row[8])
+    user = User.from_db(connection.alias, _USER_FIELDS, row[:3])
+    user.is_active = True
+    user.membership = MembershipSummary(bool(row[3]) and row[4] is not None, row[4], row[5])
     # One row per cadre role: the same statement answers orgs.scoping.cadre_roles for this request.
-    user._cadre_roles_cache = [(path, role, org_id) for *_, path, role, org_id in rows if path is not None]
+    user._cadre_roles_cache = sorted((path, role, org_id) for *_, path, role, org_id in rows if path is not None)
     return user
 
 
