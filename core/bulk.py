@@ -1,4 +1,4 @@
-"""Fast multi-row inserts for large imports.
+"""Fast multi-row inserts for large imports (COPY on PostgreSQL, executemany on SQLite).
 
 `bulk_create` spends most of its time building model instances and compiling SQL (about
 90% of a 100k-row roster import, measured). Here rows are plain tuples of values already in
@@ -22,6 +22,13 @@ def insert(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence], 
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({placeholders})"
     rows = list(rows)
+    if connection.vendor == "postgresql":
+        # COPY streams the rows in one command: ~10x fewer round trips and parses than INSERTs.
+        table = connection.ops.quote_name(meta.db_table)
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch):
             cursor.executemany(sql, rows[start : start + batch])
