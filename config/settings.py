@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_tasks_db",
+    "ninja",  # serves its Swagger UI from our static files, not a CDN
     "treebeard",
     "core",
     "orgs",
