@@ -123,7 +123,7 @@ def test_member_list_items_carry_masked_pii_only(world, api):
 
 
 def test_a_role_on_an_inactive_org_reaches_nothing(world, api):
-    spare = world.union_a2.add_child(name="停用工会", kind="enterprise", parent=world.union_a2)
+    spare = Org.objects.add_child(world.union_a2, {"name": "停用工会", "kind": "enterprise", "parent": world.union_a2})
     cadre = make_cadre(spare, "admin")
     assert api(cadre).get(f"/api/v1/orgs/{spare.pk}/members").status_code == 200
     Org.objects.filter(pk=spare.pk).update(is_active=False)
@@ -259,7 +259,7 @@ def test_rename_to_a_sibling_name_is_refused(world):
 
 
 def test_move_needs_admin_over_both_ends_and_keeps_the_subtree(world):
-    child = world.union_a1.add_child(name="甲一分会", kind="enterprise", parent=world.union_a1)
+    child = Org.objects.add_child(world.union_a1, {"name": "甲一分会", "kind": "enterprise", "parent": world.union_a1})
     union_a1 = Org.objects.get(pk=world.union_a1.pk)
     # admin_a administers the old parent but not the new one.
     with pytest.raises(Forbidden):
@@ -279,14 +279,14 @@ def test_move_needs_admin_over_both_ends_and_keeps_the_subtree(world):
 
 
 def test_move_into_its_own_subtree_is_refused(world):
-    child = world.union_a1.add_child(name="甲一分会", kind="enterprise", parent=world.union_a1)
+    child = Org.objects.add_child(world.union_a1, {"name": "甲一分会", "kind": "enterprise", "parent": world.union_a1})
     with pytest.raises(DomainError) as e:
         orgs.move_org(world.district_admin, Org.objects.get(pk=world.street_a.pk), child)
     assert e.value.code == "move_into_own_subtree"
 
 
 def test_deactivate_inside_works_when_empty_and_outside_is_refused(world):
-    empty = world.union_a2.add_child(name="空工会", kind="enterprise", parent=world.union_a2)
+    empty = Org.objects.add_child(world.union_a2, {"name": "空工会", "kind": "enterprise", "parent": world.union_a2})
     with pytest.raises(Forbidden):
         orgs.set_org_active(world.admin_b, empty, False)
     with pytest.raises(Forbidden):
