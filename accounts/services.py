@@ -88,9 +88,11 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
 # statement (the ORM spends more time compiling it than the database spends answering) that also
 # brings the person's membership summary, which /me and most member operations need anyway.
 _TOKEN_SQL = """
-SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, ro.path, r.role, r.org_id
+SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, pa.balance,
+       ro.path, r.role, r.org_id
 FROM accounts_apitoken t
 JOIN accounts_user u ON u.id = t.user_id
+LEFT JOIN points_account pa ON pa.user_id = u.id
 LEFT JOIN members_member m ON m.user_id = u.id
 LEFT JOIN orgs_org o ON o.id = m.org_id
 LEFT JOIN orgs_cadrerole r ON r.user_id = u.id
@@ -108,8 +110,8 @@ class MembershipSummary:
 
 
 def user_for_token(raw: str) -> User | None:
-    """The active user behind an unexpired bearer token, with `.membership` (a MembershipSummary) and
-    the cadre roles loaded, all in one round trip."""
+    """The active user behind an unexpired bearer token, with `.membership` (a MembershipSummary),
+    `.points_balance` and the cadre roles loaded, all in one round trip."""
     rows = sql.fetchall(_TOKEN_SQL, [token_hash(raw), connection.ops.adapt_datetimefield_value(timezone.now())])
     if not rows:
         return None
@@ -117,6 +119,7 @@ def user_for_token(raw: str) -> User | None:
     user = User.from_db(connection.alias, _USER_FIELDS, row[:3])
     user.is_active = True
     user.membership = MembershipSummary(bool(row[3]) and row[4] is not None, row[4], row[5])
+    user.points_balance = row[6] or 0
     # One row per cadre role: the same statement answers orgs.scoping.cadre_roles for this request.
     user._cadre_roles_cache = sorted((path, role, org_id) for *_, path, role, org_id in rows if path is not None)
     return user

@@ -19,6 +19,7 @@ from orgs.models import Org
 from . import errors
 from .auth import TokenAuth
 from .pagination import page_of
+from .points import router as points_router
 from .schemas import (
     HealthOut,
     MemberList,
@@ -56,11 +57,6 @@ def token(request: HttpRequest, payload: TokenIn):
     return {"token": raw, "expires_at": expires.isoformat()}
 
 
-def _points_balance(user) -> int:
-    # The points ledger arrives with issue 3; until then nobody holds points.
-    return 0
-
-
 @api.get("/me", response=MeOut, tags=["accounts"])
 def me(request: HttpRequest):
     user = request.auth
@@ -72,7 +68,7 @@ def me(request: HttpRequest):
         "certified": ms.certified,
         "org": {"id": ms.org_id, "name": ms.org_name} if ms.org_id else None,
         "roles": [{"org_id": org_id, "role": role} for _, role, org_id in scoping.cadre_roles(user)],
-        "points_balance": _points_balance(user),
+        "points_balance": user.points_balance,
     }
     # The most called operation: built to MeOut's shape by hand (tests hold it to the schema), so
     # the answer skips a second validation pass.
@@ -163,6 +159,9 @@ def org_members_import(request: HttpRequest, org_id: int, query: Query[ImportQue
 @api.get("/imports/{int:job_id}", response=dict, tags=["members"])
 def import_status(request: HttpRequest, job_id: int):
     return jobs.job_payload(jobs.job_for(request.auth, job_id))
+
+
+api.add_router("", points_router)
 
 
 def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:

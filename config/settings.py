@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "orgs",
     "accounts",
     "members",
+    "points",
+    "rewards",
     "demo",
     "api",
     "ends.portal",

@@ -319,6 +319,8 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     progress(f"粉丝：{n_followers} 人")
 
     _seed_requests(gen, grassroots, now)
+    _seed_points(gen, root, streets, grassroots, cadre_people[0][0], now)
+    progress("积分：预算、规则、商城已就绪")
 
     admin_user = cadre_people[0][0]
     cadre_list = [
@@ -364,3 +366,44 @@ def _seed_requests(gen: Generator, grassroots: list[Org], now) -> None:
             for m in movers
         ]
     )
+
+
+FEDERATION_BUDGET = 10_000_000
+REWARDS = [
+    ("电影票（2D通兑）", "ticket", 300, 500),
+    ("超市购物卡 50元", "voucher", 800, 200),
+    ("保温杯", "goods", 260, 300),
+    ("劳动保护手套（10副）", "goods", 120, 800),
+    ("体检套餐优惠券", "voucher", 500, 100),
+    ("图书券 30元", "voucher", 350, 300),
+    ("职工书屋定制帆布包", "goods", 150, 400),
+    ("游泳馆单次体验券", "ticket", 200, 150),
+]
+
+
+def _seed_points(gen: Generator, root: Org, streets: list[Org], grassroots: list[Org], admin, now) -> None:
+    """The federation's budget allocated down the tree, earning rules, and a stocked mall."""
+    from points.models import EarningRule
+    from points.services import budgets
+    from rewards.services import mall
+
+    budgets.mint(None, root, FEDERATION_BUDGET, "年度积分预算")
+    for street in streets:
+        budgets.allocate(admin, root, street, 300_000, "年度预算下拨")
+    for union in grassroots[::20]:
+        street = next(s for s in streets if union.path.startswith(s.path))
+        budgets.allocate(admin, street, union, 2_000, "基层工会预算")
+    EarningRule.objects.bulk_create(
+        [
+            EarningRule(org=root, action="checkin", amount=5, daily_cap=1, created_by=admin),
+            EarningRule(org=root, action="read_article", amount=2, daily_cap=5, created_by=admin),
+            EarningRule(org=root, action="vote", amount=10, daily_cap=3, created_by=admin),
+            EarningRule(org=root, action="survey", amount=10, daily_cap=3, created_by=admin),
+            EarningRule(org=root, action="activity_checkin", amount=20, daily_cap=2, created_by=admin),
+        ]
+    )
+    for i, (title, kind, cost, stock) in enumerate(REWARDS):
+        org = root if i % 2 == 0 else streets[i % len(streets)]
+        mall.create_reward(
+            admin, org, title=title, kind=kind, cost=cost, stock=stock, per_member_limit=2 if cost < 300 else 1
+        )

@@ -166,7 +166,34 @@ def _snapshot(creds: dict) -> dict:
 
 
 def _wipe() -> None:
-    for model in (AuditLog, Transfer, JoinApplication, MembershipPeriod, Member, CadreRole, ApiToken, LoginFailure):
+    from points.models import Account, Earning, EarningRule, Entry, ExpiryPolicy, Movement
+    from rewards.models import Lottery, LotteryEntry, Prize, Redemption, Reward, Win
+
+    ledger_and_mall = (
+        Win,
+        LotteryEntry,
+        Prize,
+        Lottery,
+        Redemption,
+        Reward,
+        Earning,
+        EarningRule,
+        ExpiryPolicy,
+        Entry,
+        Movement,
+        Account,
+    )
+    for model in (
+        *ledger_and_mall,
+        AuditLog,
+        Transfer,
+        JoinApplication,
+        MembershipPeriod,
+        Member,
+        CadreRole,
+        ApiToken,
+        LoginFailure,
+    ):
         model.objects.all().delete()
     User.objects.all().delete()
     for depth in sorted(set(Org.objects.values_list("depth", flat=True)), reverse=True):

@@ -1,0 +1,218 @@
+"""积分兑换: list rewards, redeem, cancel (refund), verify pickup.
+
+A redemption is one transaction: the member's points account is locked first (so one
+member's parallel requests queue), stock is taken by a conditional UPDATE (CHECK stock >= 0
+backs it), points move through the ledger, the redemption row is written — or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core import audit
+from core.errors import DomainError, Forbidden, Invalid, NotFound
+from members.services import member_of
+from orgs import scoping
+from orgs.models import Org
+from points.models import Account, MovementKind
+from points.services import ledger
+
+from ..models import Eligibility, PickupStatus, Redemption, Reward, RewardKind
+from . import codes
+
+
+class MallErrors:
+    INSUFFICIENT_POINTS = "insufficient_points"
+    OUT_OF_STOCK = "out_of_stock"
+    LIMIT_REACHED = "limit_reached"
+    NOT_AVAILABLE = "not_available"
+    NOT_ELIGIBLE = "not_eligible"
+    ALREADY_PICKED_UP = "already_picked_up"
+    CANCELLED = "cancelled"
+    NOT_CANCELLABLE = "not_cancellable"
+
+
+def _positive_int(value: object, field: str, *, zero_ok: bool = False, limit: int = 10**9) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (0 if zero_ok else 1) <= value <= limit
+    if not ok:
+        raise Invalid("invalid_value", _("应为正整数"), fields={field: _("应为正整数")})
+    return value
+
+
+@transaction.atomic
+def create_reward(
+    actor,
+    org: Org,
+    *,
+    title: object,
+    cost: object,
+    stock: object,
+    per_member_limit: object = 1,
+    kind: str = RewardKind.GOODS,
+    description: str = "",
+    eligibility: str = Eligibility.MEMBERS,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
+    ip: str | None = None,
+) -> Reward:
+    if not scoping.covers(actor, org, admin=True):
+        raise Forbidden("admin_required", _("只有该组织或上级组织的管理员可以上架商品"))
+    title = str(title or "").strip()
+    if not title or len(title) > 100:
+        raise Invalid("invalid_title", _("请填写商品名称（不超过100字）"), fields={"title": _("必填，不超过100字")})
+    cost = _positive_int(cost, "cost")
+    stock = _positive_int(stock, "stock", zero_ok=True)
+    limit = _positive_int(per_member_limit, "per_member_limit", limit=1000)
+    if kind not in RewardKind.values:
+        raise Invalid("invalid_kind", _("商品类型无效"), fields={"kind": _("无效")})
+    if eligibility not in Eligibility.values:
+        raise Invalid("invalid_eligibility", _("兑换范围无效"), fields={"eligibility": _("无效")})
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise Invalid("invalid_window", _("结束时间应晚于开始时间"), fields={"ends_at": _("应晚于开始时间")})
+    reward = Reward.objects.create(
+        org=org,
+        title=title,
+        description=str(description or "")[:2000],
+        kind=kind,
+        cost=cost,
+        stock=stock,
+        stock_total=stock,
+        per_member_limit=limit,
+        eligibility=eligibility,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by=actor,
+    )
+    audit.record(actor, "reward.create", org=org, target=reward, summary=f"{title} · {cost}分 × {stock}", ip=ip)
+    return reward
+
+
+def _ancestor_paths(org: Org) -> list[str]:
+    return [org.path[:i] for i in range(org.steplen, len(org.path) + 1, org.steplen)]
+
+
+def rewards_for_member(user):
+    """Rewards the person may see: their union's and its ancestors'; followers see 'everyone' rewards."""
+    member = member_of(user)
+    qs = Reward.objects.filter(active=True).select_related("org")
+    if member is None:
+        return qs.filter(eligibility=Eligibility.EVERYONE)
+    return qs.filter(org__path__in=_ancestor_paths(member.org))
+
+
+def reward_for_member(user, reward_id: object) -> Reward:
+    """The reward if the person's scope reaches it (404 otherwise; a follower sees every reward's page)."""
+    try:
+        reward = Reward.objects.select_related("org").get(pk=int(reward_id))
+    except (Reward.DoesNotExist, TypeError, ValueError):
+        raise NotFound(_("未找到该商品")) from None
+    member = member_of(user)
+    if (
+        member is not None
+        and reward.org.path not in _ancestor_paths(member.org)
+        and not scoping.covers(user, reward.org)
+    ):
+        raise NotFound(_("未找到该商品"))
+    return reward
+
+
+def check_window(start, end, now) -> None:
+    if (start and now < start) or (end and now >= end):
+        raise DomainError(MallErrors.NOT_AVAILABLE, _("不在兑换时间内"))
+
+
+def redeem(user, reward_id: object) -> Redemption:
+    reward = reward_for_member(user, reward_id)
+    member = member_of(user)
+    if reward.eligibility == Eligibility.MEMBERS and (member is None or not member.certified):
+        raise Forbidden(MallErrors.NOT_ELIGIBLE, _("该商品仅限认证会员兑换"))
+    now = timezone.now()
+    account = ledger.member_account(user)
+    with transaction.atomic():
+        Account.objects.select_for_update().filter(pk=account.pk).first()  # one member's requests queue here
+        reward = Reward.objects.get(pk=reward.pk)
+        if not reward.active:
+            raise DomainError(MallErrors.NOT_AVAILABLE, _("该商品已下架"))
+        check_window(reward.starts_at, reward.ends_at, now)
+        taken = Redemption.objects.filter(reward=reward, user=user).exclude(status=PickupStatus.CANCELLED).count()
+        if taken >= reward.per_member_limit:
+            raise DomainError(MallErrors.LIMIT_REACHED, _("已达到每人兑换上限"))
+        if not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
+            raise DomainError(MallErrors.OUT_OF_STOCK, _("商品已兑完"))
+        mv = ledger.post(
+            MovementKind.REDEEM,
+            [(account, ledger.mall_account(reward.org), reward.cost)],
+            reason=_("兑换：%(title)s") % {"title": reward.title},
+            actor=user,
+            org=reward.org,
+            source=f"reward:{reward.pk}",
+        )
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    return Redemption.objects.create(
+                        reward=reward, user=user, code=codes.pickup_code(), cost=reward.cost, movement=mv
+                    )
+            except IntegrityError:
+                continue  # a pickup-code collision: draw another
+        raise DomainError("code_collision", _("系统繁忙，请重试"))
+
+
+def cancel(actor, redemption_id: object, *, ip: str | None = None) -> Redemption:
+    """Cancel an unpicked redemption: points and stock come back. The member or a cadre of the reward's org."""
+    try:
+        r = Redemption.objects.select_related("reward__org").get(pk=int(redemption_id))
+    except (Redemption.DoesNotExist, TypeError, ValueError):
+        raise NotFound() from None
+    if r.user_id != actor.pk and not scoping.covers(actor, r.reward.org):
+        raise NotFound()
+    account = ledger.member_account(r.user)
+    with transaction.atomic():
+        Account.objects.select_for_update().filter(pk=account.pk).first()
+        if not Redemption.objects.filter(pk=r.pk, status=PickupStatus.ISSUED).update(
+            status=PickupStatus.CANCELLED, cancelled_at=timezone.now()
+        ):
+            raise DomainError(MallErrors.NOT_CANCELLABLE, _("已领取或已取消的兑换不能取消"))
+        Reward.objects.filter(pk=r.reward_id).update(stock=F("stock") + 1)
+        mv = ledger.post(
+            MovementKind.REFUND,
+            [(ledger.mall_account(r.reward.org), account, r.cost)],
+            reason=_("取消兑换：%(title)s") % {"title": r.reward.title},
+            actor=actor,
+            org=r.reward.org,
+            source=f"redemption:{r.pk}",
+        )
+        Redemption.objects.filter(pk=r.pk).update(refund=mv)
+    audit.record(actor, "reward.cancel", org=r.reward.org, target=r, summary=r.reward.title, ip=ip)
+    r.refresh_from_db()
+    return r
+
+
+def verify_pickup(actor, code: object, *, ip: str | None = None) -> Redemption:
+    """核销: a cadre of the reward's org (or above) marks the code picked up, once."""
+    code = codes.normalize(code)
+    r = Redemption.objects.select_related("reward__org", "user").filter(code=code).first()
+    if r is None or not scoping.covers(actor, r.reward.org):
+        raise NotFound(_("没有找到这个兑换码，或它不属于你管理的工会"))
+    if not Redemption.objects.filter(pk=r.pk, status=PickupStatus.ISSUED).update(
+        status=PickupStatus.PICKED_UP, picked_up_at=timezone.now(), picked_up_by=actor
+    ):
+        r.refresh_from_db()
+        if r.status == PickupStatus.PICKED_UP:
+            raise DomainError(
+                MallErrors.ALREADY_PICKED_UP,
+                _("该兑换码已于%(at)s核销") % {"at": timezone.localtime(r.picked_up_at).strftime("%Y-%m-%d %H:%M")},
+            )
+        raise DomainError(MallErrors.CANCELLED, _("该兑换已取消"))
+    audit.record(actor, "reward.pickup", org=r.reward.org, target=r, summary=f"{r.reward.title} · {r.user.name}", ip=ip)
+    r.refresh_from_db()
+    return r
+
+
+def rewards_for_cadre(actor):
+    return scoping.scoped(Reward.objects.select_related("org"), actor, "org__path")
