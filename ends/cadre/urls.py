@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import points_views, views
 
 app_name = "cadre"
 urlpatterns = [
@@ -12,4 +12,7 @@ urlpatterns = [
     path("transfers/", views.transfers, name="transfers"),
     path("transfers/<int:pk>/decide/", views.transfer_decide, name="transfer_decide"),
     path("verify/", views.verify, name="verify"),
+    path("pickup/", points_views.pickup, name="pickup"),
+    path("grant/", points_views.grant, name="grant"),
+    path("grant/members/", points_views.grant_members, name="grant_members"),
 ]

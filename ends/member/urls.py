@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import points_views, views
 
 app_name = "member"
 urlpatterns = [
@@ -13,6 +13,12 @@ urlpatterns = [
     path("orgs/", views.org_options, name="org_options"),
     path("card/", views.card, name="card"),
     path("card/qr/", views.card_qr, name="card_qr"),
+    path("points/", points_views.points, name="points"),
+    path("mall/", points_views.mall_list, name="mall"),
+    path("mall/<int:pk>/", points_views.reward_detail, name="reward"),
+    path("mall/<int:pk>/redeem/", points_views.reward_redeem, name="reward_redeem"),
+    path("redemptions/", points_views.redemptions, name="redemptions"),
+    path("redemptions/<int:pk>/cancel/", points_views.redemption_cancel, name="redemption_cancel"),
     path("transfer/", views.transfer, name="transfer"),
     path("transfer/<int:pk>/cancel/", views.transfer_cancel, name="transfer_cancel"),
 ]
