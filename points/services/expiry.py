@@ -59,9 +59,16 @@ def set_policy(actor, org, month: int, day: int, notice_days: int = 30, *, ip: s
         dt.date(2024, int(month), int(day))
     except (TypeError, ValueError):
         raise Invalid("invalid_date", _("过期日期无效"), fields={"day": _("无效日期")}) from None
-    policy, _c = ExpiryPolicy.objects.update_or_create(
-        org=org, defaults={"month": int(month), "day": int(day), "notice_days": max(0, int(notice_days))}
-    )
+    month, day = int(month), int(day)
+    old = ExpiryPolicy.objects.filter(org=org).values_list("month", "day").first()
+    defaults = {"month": month, "day": day, "notice_days": max(0, int(notice_days))}
+    if old != (month, day):
+        # A new or moved date counts from today: an occurrence that passed before the policy said so
+        # is not run (else the next daily job would expire everyone at once, for a date without notice).
+        today = timezone.localdate()
+        last = _date_in(today.year, month, day)
+        defaults["last_run_on"] = last if last < today else _date_in(today.year - 1, month, day)
+    policy, _c = ExpiryPolicy.objects.update_or_create(org=org, defaults=defaults)
     audit.record(actor, "points.expiry_policy", org=org, target=policy, summary=f"{month}-{day}", ip=ip)
     return policy
 
