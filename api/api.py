@@ -18,6 +18,7 @@ from orgs.models import Org
 
 from . import errors
 from .auth import TokenAuth
+from .lottery import router as lottery_router
 from .pagination import page_of
 from .points import router as points_router
 from .schemas import (
@@ -162,6 +163,7 @@ def import_status(request: HttpRequest, job_id: int):
 
 
 api.add_router("", points_router)
+api.add_router("", lottery_router)
 
 
 def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:

@@ -385,7 +385,7 @@ def _seed_points(gen: Generator, root: Org, streets: list[Org], grassroots: list
     """The federation's budget allocated down the tree, earning rules, and a stocked mall."""
     from points.models import EarningRule
     from points.services import budgets
-    from rewards.services import mall
+    from rewards.services import lottery, mall
 
     budgets.mint(None, root, FEDERATION_BUDGET, "年度积分预算")
     for street in streets:
@@ -407,3 +407,14 @@ def _seed_points(gen: Generator, root: Org, streets: list[Org], grassroots: list
         mall.create_reward(
             admin, org, title=title, kind=kind, cost=cost, stock=stock, per_member_limit=2 if cost < 300 else 1
         )
+    lottery.create_lottery(
+        admin,
+        root,
+        title="年度职工积分抽奖",
+        description="全区职工均可参与，每人限一次；开奖后公布随机种子，中奖结果人人可验证。",
+        entry_cost=50,
+        prizes=[("一等奖 手机", 1), ("二等奖 电饭煲", 3), ("三等奖 电影票", 20)],
+        opens_at=now,
+        closes_at=now + dt.timedelta(days=7),
+        draw_at=now + dt.timedelta(days=7),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import points_views, views
+from . import lottery_views, points_views, views
 
 app_name = "member"
 urlpatterns = [
@@ -21,4 +21,6 @@ urlpatterns = [
     path("redemptions/<int:pk>/cancel/", points_views.redemption_cancel, name="redemption_cancel"),
     path("transfer/", views.transfer, name="transfer"),
     path("transfer/<int:pk>/cancel/", views.transfer_cancel, name="transfer_cancel"),
+    path("lotteries/", lottery_views.lottery_list, name="lotteries"),
+    path("lotteries/<int:pk>/", lottery_views.lottery_detail, name="lottery"),
 ]

@@ -1,6 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import lottery_views, views
 
 app_name = "portal"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("lotteries/<int:pk>/", lottery_views.lottery_public, name="lottery"),
+    path("lotteries/<int:pk>/record.json", lottery_views.lottery_record_json, name="lottery_record"),
+]
