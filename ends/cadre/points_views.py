@@ -84,7 +84,6 @@ def pickup(request):
             status = e.status
         else:
             ctx["who"] = _who(ctx["done"])
-            messages.success(request, _("核销成功：%(title)s") % {"title": ctx["done"].reward.title})
     elif code:
         try:
             ctx["r"] = _find(request.user, code)
@@ -178,6 +177,9 @@ def grant(request):
     data = request.POST if request.method == "POST" else request.GET
     orgs = _grant_orgs(user)
     org = _chosen_org(user, data.get("org"), orgs)
+    foreign = org is None and bool(orgs)
+    if foreign:  # not one of my orgs: show my first, never act on another
+        org = orgs[0]
     ctx = {
         "orgs": orgs,
         "org": org,
@@ -190,12 +192,14 @@ def grant(request):
         "picked": [],
     }
     status = 200
-    if org is not None and request.method == "POST":
+    if foreign and request.method == "POST":
+        ctx["error"], status = _("未找到该组织"), 404
+    elif org is not None and request.method == "POST":
         picked_ids = [i for i in request.POST.getlist("member_ids") if i.isdigit()]
         ctx["picked"] = list(
             Member.objects.filter(user_id__in=picked_ids, org__path__startswith=org.path).select_related("org")
         )
-    if org is not None and request.method == "POST" and "search" not in request.POST:
+    if org is not None and request.method == "POST" and "search" not in request.POST and not foreign:
         phones, bad = _phones(ctx["phones"])
         phone_ids, missing = _ids_for_phones(org, phones)
         errors = {}
@@ -221,9 +225,7 @@ def grant(request):
                 ctx.update(error_context(e))
                 status = e.status
             else:
-                messages.success(
-                    request, _("已向 %(n)s 名会员各发放 %(amount)s 积分") % {"n": n, "amount": amount}
-                )
+                messages.success(request, _("已向 %(n)s 名会员各发放 %(amount)s 积分") % {"n": n, "amount": amount})
                 return redirect(reverse("cadre:grant") + "?" + urlencode({"org": org.pk}))
     if org is not None:
         ctx["budget"] = ledger.budget_account(org).balance

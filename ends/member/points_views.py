@@ -111,9 +111,7 @@ def reward_redeem(request, pk: int):
         reward.refresh_from_db()
         ctx = {**_reward_ctx(request, reward), **error_context(e)}
         return render(request, "member/reward.html", ctx, status=e.status)
-    messages.success(
-        request, _("兑换成功：%(title)s，取货码 %(code)s") % {"title": reward.title, "code": r.code}
-    )
+    messages.success(request, _("兑换成功：%(title)s，取货码 %(code)s") % {"title": reward.title, "code": r.code})
     return redirect(reverse("member:redemptions") + "?" + urlencode({"new": r.pk}))
 
 
@@ -132,9 +130,7 @@ def redemptions(request):
     rows = [
         {"r": r, "qr": _pickup_qr(request, r.code) if r.status == PickupStatus.ISSUED else ""} for r in page.object_list
     ]
-    return render(
-        request, "member/redemptions.html", {"page": page, "rows": rows, "new": request.GET.get("new", "")}
-    )
+    return render(request, "member/redemptions.html", {"page": page, "rows": rows, "new": request.GET.get("new", "")})
 
 
 @login_required
@@ -145,7 +141,5 @@ def redemption_cancel(request, pk: int):
     except DomainError as e:
         messages.error(request, e.message)
     else:
-        messages.success(
-            request, _("已取消兑换“%(title)s”，%(n)s 积分已退回") % {"title": r.reward.title, "n": r.cost}
-        )
+        messages.success(request, _("已取消兑换“%(title)s”，%(n)s 积分已退回") % {"title": r.reward.title, "n": r.cost})
     return redirect("member:redemptions")

@@ -1,0 +1,57 @@
+"""At phone size: a member redeems a reward and gets a pickup code; a cadre verifies it in the cadre end."""
+
+import pytest
+
+from conftest import PASSWORD, PHONE, make_member, screenshot
+from points.services import budgets
+from rewards.services import mall
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_member_redeems_and_cadre_verifies_the_pickup_code(page_factory, district):
+    budgets.mint(None, district.root, 100000)
+    budgets.allocate(district.district_admin, district.root, district.union_a1, 10000)
+    m = make_member(district.union_a1, "秦兑换")
+    budgets.grant(district.admin_a1, district.union_a1, [m.user_id], 300, "先进个人奖励")
+    reward = mall.create_reward(district.admin_a1, district.union_a1, title="工会定制雨伞", cost=120, stock=10)
+
+    page = page_factory(PHONE)
+    page.goto("/m/login/?tab=password")
+    page.fill("#phone", m.user.phone)
+    page.fill("#password", PASSWORD)
+    page.click("#login-btn")
+    page.wait_for_selector("#home-mall")
+    page.click("#home-mall")
+    page.wait_for_selector(f"#reward-{reward.pk}")
+    assert "300" in page.inner_text("#balance")
+    page.click(f"#reward-{reward.pk}")
+    page.wait_for_selector("#redeem-btn")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#redeem-btn")
+    page.wait_for_selector(".pickup-code")
+    code = page.inner_text(".pickup-code").strip()
+    assert len(code) >= 8
+    assert page.locator("#redemptions svg").count() == 1
+    box = page.locator("#redemptions svg").bounding_box()
+    assert box["x"] + box["width"] <= PHONE["width"]
+    screenshot(page, "member-redemption-code-phone")
+
+    cadre = page_factory(PHONE)
+    cadre.goto("/c/pickup/")
+    cadre.fill("#phone", district.admin_a1.phone)
+    cadre.fill("#password", PASSWORD)
+    cadre.click("#login-btn")
+    cadre.wait_for_selector("#code")
+    cadre.fill("#code", code)
+    cadre.click("#lookup-btn")
+    cadre.wait_for_selector("#confirm-pickup")
+    assert "工会定制雨伞" in cadre.inner_text("#pickup-preview")
+    cadre.click("#confirm-pickup")
+    cadre.wait_for_selector("#pickup-ok")
+    assert code in cadre.inner_text("#pickup-ok")
+    screenshot(cadre, "cadre-pickup-ok-phone")
+
+    page.reload()
+    assert "已领取" in page.inner_text("#redemptions")
+    assert page.locator(".pickup-code").count() == 0
