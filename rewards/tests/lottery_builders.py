@@ -43,7 +43,5 @@ def open_lottery(district, *, prizes=(("一等奖", 1), ("二等奖", 2)), cost=
 def close_now(lottery: Lottery) -> None:
     """Move the lottery's close and draw time to the past (entries already made stay)."""
     past = timezone.now() - dt.timedelta(seconds=1)
-    Lottery.objects.filter(pk=lottery.pk).update(
-        opens_at=past - dt.timedelta(hours=2), closes_at=past, draw_at=past
-    )
+    Lottery.objects.filter(pk=lottery.pk).update(opens_at=past - dt.timedelta(hours=2), closes_at=past, draw_at=past)
     lottery.refresh_from_db()

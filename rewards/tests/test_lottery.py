@@ -77,8 +77,13 @@ def test_creating_checks_times_and_quantities(district):
         open_lottery(district, cost=0)
     with pytest.raises(Forbidden):
         lotteries.create_lottery(
-            district.staff_a, district.street_a, title="x", entry_cost=1, prizes=[("a", 1)],
-            opens_at=now, closes_at=now + dt.timedelta(days=1),
+            district.staff_a,
+            district.street_a,
+            title="x",
+            entry_cost=1,
+            prizes=[("a", 1)],
+            opens_at=now,
+            closes_at=now + dt.timedelta(days=1),
         )
 
 
@@ -140,7 +145,10 @@ def test_the_draw_matches_the_pure_algorithm_and_verify_lottery_passes(district)
     record = lotteries.public_record(lottery)
     entries = [e["id"] for e in record["entries"]]
     again = compute_winners(
-        lottery.seed, entries, [(p["id"], p["quantity"]) for p in record["prizes"]], {e["id"]: e["m"] for e in record["entries"]}
+        lottery.seed,
+        entries,
+        [(p["id"], p["quantity"]) for p in record["prizes"]],
+        {e["id"]: e["m"] for e in record["entries"]},
     )
     assert sorted(again) == sorted((w["entry_id"], w["prize_id"]) for w in record["winners"])
     assert len(record["winners"]) == 3
