@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit_log, auth, cadres, dashboard, imports, members, orgs, requests
+from .views import audit_log, auth, cadres, dashboard, imports, mall, members, orgs, points, requests
 
 app_name = "console"
 urlpatterns = [
@@ -30,4 +30,20 @@ urlpatterns = [
     path("audit/", audit_log.audit_list, name="audit"),
     path("requests/", requests.request_list, name="requests"),
     path("requests/<str:kind>/<int:pk>/", requests.request_decide, name="request_decide"),
+    path("points/", points.budget_page, name="points"),
+    path("points/allocate/", points.allocate, name="points_allocate"),
+    path("points/mint/", points.mint, name="points_mint"),
+    path("points/grant/", points.grant_page, name="points_grant"),
+    path("points/grant/confirm/", points.grant, name="points_grant_do"),
+    path("points/grant/preview/", points.grant_preview, name="points_grant_preview"),
+    path("points/rules/", points.rules_page, name="points_rules"),
+    path("points/rules/save/", points.rule_save, name="points_rule_save"),
+    path("points/rules/expiry/", points.expiry_save, name="points_expiry_save"),
+    path("points/earnings/", points.earnings_page, name="points_earnings"),
+    path("points/earnings.xlsx", points.earnings_export, name="points_earnings_export"),
+    path("mall/", mall.mall_page, name="mall"),
+    path("mall/create/", mall.reward_create, name="reward_create"),
+    path("mall/pickup/", mall.pickup, name="mall_pickup"),
+    path("mall/<int:reward_id>/", mall.reward_detail, name="reward"),
+    path("mall/redemptions/<int:redemption_id>/cancel/", mall.redemption_cancel, name="redemption_cancel"),
 ]

@@ -30,6 +30,15 @@ ACTION_LABELS = {
     "transfer.reject": _("驳回转接"),
     "member.certify": _("实名认证"),
     "card.verify": _("核验会员证"),
+    "points.mint": _("发行积分预算"),
+    "points.allocate": _("下拨积分预算"),
+    "points.grant": _("发放积分"),
+    "points.rule": _("设置积分规则"),
+    "points.expiry_policy": _("设置积分有效期"),
+    "points.export": _("导出积分明细"),
+    "reward.create": _("上架商品"),
+    "reward.cancel": _("取消兑换"),
+    "reward.pickup": _("核销兑换"),
 }
 
 

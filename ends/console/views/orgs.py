@@ -21,7 +21,17 @@ from ..common import breadcrumbs, cadre_required, error_dict, page, page_query, 
 
 PICK_LIMIT = 20
 ORG_ACTIONS = {"add", "rename", "move", "deactivate", "activate"}
-PICK_TARGETS = {"console:org", "console:members", "console:imports", "console:cadres"}
+PICK_TARGETS = {
+    "console:org",
+    "console:members",
+    "console:imports",
+    "console:cadres",
+    "console:points",
+    "console:points_grant",
+    "console:points_rules",
+    "console:points_earnings",
+    "console:mall",
+}
 
 
 def _children_with_counts(request, org: Org):
@@ -117,6 +127,10 @@ def org_pick(request):
     if target not in PICK_TARGETS:
         target = "console:org"
     qs = scoping.orgs_for(user, admin=mode == "parent").filter(is_active=True)
+    within = request.GET.get("within")
+    if mode == "descendant" and within:
+        giver = scoping.org_for_cadre(user, within)
+        qs = qs.filter(path__startswith=giver.path).exclude(pk=giver.pk)
     exclude = request.GET.get("exclude")
     if exclude:
         moving = scoping.org_for_cadre(user, exclude)
