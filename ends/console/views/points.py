@@ -28,7 +28,7 @@ from ..common import breadcrumbs, cadre_required, current_org, error_dict, page,
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CHILDREN_SHOWN = 100
-SEARCH_LIMIT = 50
+SEARCH_LIMIT = 20
 EXPORT_LIMIT = 100_000
 PHONE_HEADERS = {"手机号", "手机号码", "手机", "联系电话"}
 ID_HEADERS = {"身份证号", "身份证号码", "身份证"}
@@ -244,6 +244,8 @@ def grant(request):
         )
     except DomainError as e:
         errors = _budget_errors(e, budget_of(org))
+        if "member_ids" in errors:
+            errors["member_ids"] = e.message  # the sentence, with the unknown ids, not just the short reason
         preview = None
         if values.get("from_list"):
             preview = _preview_from_ids(org, ids, values.get("unmatched", ""))
