@@ -162,8 +162,8 @@ def _step(w: World, op: tuple, model: list[int], day: list[dt.date]) -> None:
 
 
 @pytest.mark.django_db
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(ops, min_size=1, max_size=30))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(ops, min_size=1, max_size=25))
 def test_random_sequences_keep_the_ledger_balanced_non_negative_and_reconciled(district, steps):
     w = getattr(district, "_world", None) or World(district)
     district._world = w
