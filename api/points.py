@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
+from pydantic import StrictInt
 
 from core.audit import client_ip
 from orgs import scoping
@@ -43,9 +44,10 @@ def my_points(request: HttpRequest, paging: Query[Paging]):
     }
 
 
+# Strict: JSON `true` or `1.0` is not a number of points (lax parsing would make them 1).
 class GrantIn(Schema):
-    member_ids: list[int]
-    amount: int
+    member_ids: list[StrictInt]
+    amount: StrictInt
     reason: str
 
 
@@ -59,9 +61,9 @@ def grant(request: HttpRequest, org_id: int, payload: GrantIn):
 class RewardIn(Schema):
     org_id: int
     title: str
-    cost: int
-    stock: int
-    per_member_limit: int = 1
+    cost: StrictInt
+    stock: StrictInt
+    per_member_limit: StrictInt = 1
     kind: str = RewardKind.GOODS
     description: str = ""
     eligibility: str = Eligibility.MEMBERS
