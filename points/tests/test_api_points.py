@@ -63,7 +63,12 @@ def _grants(api, actor, org, body, **kw):
 def test_grant_answers_201_with_the_number_granted(api, district):
     fund(district.street_a, 1000, district.district_admin)
     ms = [make_member(district.union_a1), make_member(district.union_a2)]
-    r = _grants(api, district.admin_a, district.street_a, {"member_ids": [m.user_id for m in ms], "amount": 15, "reason": "福利"})
+    r = _grants(
+        api,
+        district.admin_a,
+        district.street_a,
+        {"member_ids": [m.user_id for m in ms], "amount": 15, "reason": "福利"},
+    )
     assert r.status_code == 201 and r.json() == {"granted": 2}
     assert [ledger.balance_of(m.user) for m in ms] == [15, 15]
 
@@ -74,7 +79,9 @@ def test_grant_with_a_bad_amount_is_422(api, district, amount):
     fund(district.street_a, 1000, district.district_admin)
     m = make_member(district.union_a1)
     before = counts()
-    r = _grants(api, district.admin_a, district.street_a, {"member_ids": [m.user_id], "amount": amount, "reason": "福利"})
+    r = _grants(
+        api, district.admin_a, district.street_a, {"member_ids": [m.user_id], "amount": amount, "reason": "福利"}
+    )
     assert r.status_code == 422, r.content
     assert counts() == before
 

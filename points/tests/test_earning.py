@@ -182,8 +182,15 @@ def test_only_an_admin_of_the_org_sets_its_rules_and_values_are_checked(district
     for actor in (district.staff_a, district.admin_b, district.admin_a1):
         with pytest.raises(Forbidden):
             earning.set_rule(actor, district.street_a, "checkin", 5)
-    for kwargs in ({"amount": 0}, {"amount": -5}, {"amount": 1.5}, {"amount": 5, "daily_cap": 0},
-                   {"amount": 5, "daily_cap": 101}, {"amount": 5, "total_cap": 0}, {"amount": 5, "daily_cap": True}):
+    for kwargs in (
+        {"amount": 0},
+        {"amount": -5},
+        {"amount": 1.5},
+        {"amount": 5, "daily_cap": 0},
+        {"amount": 5, "daily_cap": 101},
+        {"amount": 5, "total_cap": 0},
+        {"amount": 5, "daily_cap": True},
+    ):
         with pytest.raises(Invalid):
             earning.set_rule(district.admin_a, district.street_a, "checkin", **kwargs)
     with pytest.raises(Invalid):

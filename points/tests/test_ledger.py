@@ -78,9 +78,7 @@ def test_insufficient_budget_in_a_multi_transfer_post_writes_nothing_at_all(dist
     accts = ledger.member_accounts([a.user_id, b.user_id])
     before = counts()
     with pytest.raises(DomainError) as e:
-        ledger.post(
-            MovementKind.GRANT, [(budget, accts[a.user_id], 30), (budget, accts[b.user_id], 30)], reason="发放"
-        )
+        ledger.post(MovementKind.GRANT, [(budget, accts[a.user_id], 30), (budget, accts[b.user_id], 30)], reason="发放")
     assert e.value.code == "insufficient_budget" and e.value.status == 409
     assert counts() == before
 

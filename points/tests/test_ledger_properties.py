@@ -75,9 +75,7 @@ class World:
         now = timezone.now()
         self.rewards = [
             mall.create_reward(d.admin_a, d.street_a, title="毛巾", cost=50, stock=3, per_member_limit=2).pk,
-            mall.create_reward(
-                d.district_admin, d.root, title="电影票", cost=120, stock=2, eligibility="everyone"
-            ).pk,
+            mall.create_reward(d.district_admin, d.root, title="电影票", cost=120, stock=2, eligibility="everyone").pk,
             mall.create_reward(d.admin_b, d.union_b1, title="米", cost=30, stock=4, per_member_limit=3).pk,
             mall.create_reward(
                 d.admin_a, d.street_a, title="过期", cost=10, stock=9, ends_at=now - dt.timedelta(days=1)

@@ -81,7 +81,9 @@ def test_redeem_outside_the_window_is_409_not_available(shop, starts, ends):
 @pytest.mark.django_db
 def test_redeem_inside_the_window_works(shop):
     now = timezone.now()
-    reward = _reward(shop.d.admin_a, shop.d.street_a, starts_at=now - dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=1))
+    reward = _reward(
+        shop.d.admin_a, shop.d.street_a, starts_at=now - dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=1)
+    )
     assert mall.redeem(shop.user, reward.pk).pk
 
 

@@ -88,7 +88,9 @@ def test_200_members_racing_for_50_items_get_exactly_50(district, live_server):
 def test_20_parallel_redemptions_with_one_idempotency_key_debit_once(district, live_server):
     (member,) = _members_with_points(district, 1, 1000)
     token, _ = issue_token(member.user)
-    reward = mall.create_reward(district.admin_a, district.street_a, title="电影票", cost=100, stock=50, per_member_limit=10)
+    reward = mall.create_reward(
+        district.admin_a, district.street_a, title="电影票", cost=100, stock=50, per_member_limit=10
+    )
     url = f"{live_server.url}/api/v1/rewards/{reward.pk}/redemptions"
     key = str(uuid.uuid4())
 
@@ -114,7 +116,9 @@ def test_20_parallel_redemptions_with_one_idempotency_key_debit_once(district, l
 def test_10_parallel_redemptions_with_points_for_3_buy_exactly_3_and_never_go_negative(district, live_server):
     (member,) = _members_with_points(district, 1, 300)
     token, _ = issue_token(member.user)
-    reward = mall.create_reward(district.admin_a, district.street_a, title="大米", cost=100, stock=50, per_member_limit=10)
+    reward = mall.create_reward(
+        district.admin_a, district.street_a, title="大米", cost=100, stock=50, per_member_limit=10
+    )
     url = f"{live_server.url}/api/v1/rewards/{reward.pk}/redemptions"
 
     with ThreadPoolExecutor(10) as pool:
