@@ -251,12 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         and check["mall_balance"] == args.stock * 100
     )
     verdict = "meets" if ratio >= TARGET else "MISSES"
+    sold = "sold out in" if check["stock_left"] == 0 else f"NOT sold out ({check['stock_left']} left) after"
     print(f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} (wrk shares the {m['nproc']} CPUs)")
     print(
         f"GET /api/v1/health  : {health1['rps']:.0f} / {health2['rps']:.0f} req/s (p99 {health1.get('p99', 0):.1f} ms)"
     )
     print(
-        f"rush (stock {args.stock}): {rush_counts}; sold out in {check['span_s']:.2f} s "
+        f"rush (stock {args.stock}): {rush_counts}; {sold} {check['span_s']:.2f} s "
         f"= {sellout_rate:.0f} redemptions/s; p99 {rush.get('p99', 0):.1f} ms (all answers)"
     )
     print(f"  database: {check}; oversold {oversold}; {'EXACT' if exact else 'WRONG'}; reconcile: {reconcile}")
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             f"steady redeem {steady_rate:.0f} 201/s (p99 {steady.get('p99', 0):.1f}); "
             f"rush stock {args.stock}: {rush_counts['c201']} × 201, {rush_counts['out_of_stock']} × 409 out_of_stock, "
             f"{rush_counts['limit_reached']} × 409 limit_reached, {rush_counts['other409'] + rush_counts['other']} other, "
-            f"sold out in {check['span_s']:.2f} s ({sellout_rate:.0f}/s, p99 {rush.get('p99', 0):.1f}); "
+            f"{sold} {check['span_s']:.2f} s ({sellout_rate:.0f}/s, p99 {rush.get('p99', 0):.1f}); "
             f"DB {check['redemptions']} redemptions, stock left {check['stock_left']}, **oversold {oversold}**, "
             f"reconcile {'ok' if 'reconcile' in reconcile2 else reconcile2}; **ratio {ratio:.2f}** ({verdict} ≥{TARGET})"
         )
