@@ -19,14 +19,14 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core import pii
 from core.audit import client_ip
-from core.errors import DomainError, NotFound
+from core.errors import DomainError
 from ends.member.web import error_context
 from members.models import Member
 from orgs import scoping
 from orgs.models import Org
 from points.services import budgets, ledger
-from rewards.models import Redemption
-from rewards.services import codes, mall
+from rewards.services import codes
+from rewards.services import pickup as pickup_service
 
 from .views import cadre_required
 
@@ -57,28 +57,21 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def _find(user, code: str) -> Redemption:
-    """The redemption for the preview, under the same scope rule verify_pickup applies."""
-    r = Redemption.objects.select_related("reward__org", "user", "user__member").filter(code=code).first()
-    if r is None or not scoping.covers(user, r.reward.org):
-        raise NotFound(_("没有找到这个兑换码，或它不属于你管理的工会"))
-    return r
-
-
-def _who(r: Redemption) -> dict:
-    member = getattr(r.user, "member", None)
-    name = member.name if member is not None else r.user.name
-    return {"name": mask_name(name), "phone": r.user.phone_masked, "org": member.org.name if member else ""}
+def _who(p: pickup_service.Pickup) -> dict:
+    member = getattr(p.user, "member", None)
+    name = member.name if member is not None else p.user.name
+    return {"name": mask_name(name), "phone": p.user.phone_masked, "org": member.org.name if member else ""}
 
 
 @cadre_required
 def pickup(request):
+    """One box for mall redemption codes and lottery prize codes (rewards.services.pickup routes them)."""
     code = _code_from(request.POST.get("code") or request.GET.get("code") or "")
     ctx = {"code": code, "r": None, "done": None, "errors": {}, "error": "", "error_code": ""}
     status = 200
     if request.method == "POST" and request.POST.get("confirm") and code:
         try:
-            ctx["done"] = mall.verify_pickup(request.user, code, ip=client_ip(request))
+            ctx["done"] = pickup_service.confirm(request.user, code, ip=client_ip(request))
         except DomainError as e:
             ctx.update(error_context(e))
             status = e.status
@@ -86,7 +79,7 @@ def pickup(request):
             ctx["who"] = _who(ctx["done"])
     elif code:
         try:
-            ctx["r"] = _find(request.user, code)
+            ctx["r"] = pickup_service.find(request.user, code)
             ctx["who"] = _who(ctx["r"])
         except DomainError as e:
             ctx.update(error_context(e))
@@ -94,7 +87,7 @@ def pickup(request):
     elif request.method == "POST":
         ctx["errors"] = {"code": _("请输入或扫描兑换码")}
     if ctx["error_code"] in ("already_picked_up", "cancelled") and code:
-        ctx["r"] = _find(request.user, code)
+        ctx["r"] = pickup_service.find(request.user, code)
         ctx["who"] = _who(ctx["r"])
     return render(request, "cadre/pickup.html", ctx, status=status)
 

@@ -170,3 +170,26 @@ def test_home_links_to_pickup_and_grant(client, funded):
     client.force_login(funded.admin_a1)
     html = client.get(reverse("cadre:home")).content.decode()
     assert f'href="{reverse("cadre:pickup")}"' in html and f'href="{reverse("cadre:grant")}"' in html
+
+
+def test_the_same_box_verifies_a_lottery_prize_code_once(client, district):
+    from rewards.models import Win
+    from rewards.services import lottery as lotteries
+    from rewards.tests.lottery_builders import close_now, members, open_lottery
+
+    (winner,) = members(district, 1, points=100)
+    lot = open_lottery(district, prizes=(("电饭煲", 1),))
+    lotteries.enter(winner.user, lot.pk)
+    close_now(lot)
+    lotteries.draw(district.district_admin, lot.pk)
+    win = Win.objects.get(entry__lottery=lot)
+
+    client.force_login(district.admin_a)  # street A's admin: the winner's union is in the subtree, the lottery is not
+    assert client.get(reverse("cadre:pickup") + f"?code={win.code}").status_code == 404
+    client.force_login(district.district_admin)
+    html = client.get(reverse("cadre:pickup") + f"?code={win.code}").content.decode()
+    assert 'id="pickup-preview"' in html and "电饭煲" in html
+    assert client.post(reverse("cadre:pickup"), {"code": win.code, "confirm": "1"}).status_code == 200
+    win.refresh_from_db()
+    assert win.status == PickupStatus.PICKED_UP
+    assert client.post(reverse("cadre:pickup"), {"code": win.code, "confirm": "1"}).status_code == 409
