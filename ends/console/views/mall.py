@@ -16,6 +16,7 @@ from core.errors import DomainError, Invalid, NotFound
 from orgs import scoping
 from rewards.models import Eligibility, PickupStatus, Redemption, RewardKind
 from rewards.services import mall
+from rewards.services import pickup as pickups
 
 from ..common import breadcrumbs, cadre_required, current_org, error_dict, page, page_query, paginate
 from .points import _int_or_raw
@@ -110,7 +111,7 @@ def pickup(request):
     org = current_org(request)
     code = request.POST.get("code", "")
     try:
-        r = mall.verify_pickup(request.user, code, ip=audit.client_ip(request))
+        r = pickups.confirm(request.user, code, ip=audit.client_ip(request))  # mall redemption or lottery prize
     except DomainError as e:
         errors = {"code": e.message}
         return _mall_page(request, org, errors=errors, form="pickup", values=request.POST, status=e.status)
