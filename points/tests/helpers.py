@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import itertools
 
 from django.core.management import call_command
 from django.db.models import Count, Q, Sum
 
+from conftest import make_id_number, make_member
 from points.models import Account, AccountKind, Entry, Movement
 from points.services import budgets, ledger
+
+_births = itertools.count()
+
+
+def many_members(org, n: int, name: str = "会员") -> list:
+    """n certified members with ID numbers of their own (conftest's random pool has only 1,000 per birth date)."""
+    start = dt.date(1970, 1, 1)
+    members = []
+    for i in range(n):
+        birth = (start + dt.timedelta(days=next(_births) % 9000)).strftime("%Y%m%d")
+        members.append(make_member(org, f"{name}{i}", id_number=make_id_number(birth=birth)))
+    return members
 
 
 def fund(org, amount: int, admin) -> None:
@@ -25,8 +40,11 @@ def give(org, admin, members, amount: int) -> None:
     budgets.grant(admin, org, [m.user_id for m in members], amount, "测试发放")
 
 
-def counts() -> tuple[int, int, list]:
-    return Movement.objects.count(), Entry.objects.count(), list(Account.objects.order_by("pk").values_list("balance"))
+def counts() -> tuple[int, int, dict]:
+    """What a refused operation must leave as it was: movements, entries and every non-zero balance.
+    (An empty account opened on the way is no movement of points.)"""
+    balances = {pk: b for pk, b in Account.objects.values_list("pk", "balance") if b}
+    return Movement.objects.count(), Entry.objects.count(), balances
 
 
 def balance(account_or_user) -> int:

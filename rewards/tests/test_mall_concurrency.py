@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from accounts.services import issue_token
-from conftest import make_member
 from points.services import budgets, ledger
-from points.tests.helpers import assert_ledger_sound, fund, reconcile
+from points.tests.helpers import assert_ledger_sound, fund, many_members, reconcile
 from rewards.models import Redemption, Reward
 from rewards.services import mall
 
@@ -51,7 +50,7 @@ def _code(body: dict) -> str | None:
 
 
 def _members_with_points(district, n: int, points: int):
-    members = [make_member(district.union_a1, f"抢购{i}") for i in range(n)]
+    members = many_members(district.union_a1, n, "抢购")
     fund(district.union_a1, n * points, district.district_admin)
     budgets.grant(district.admin_a1, district.union_a1, [m.user_id for m in members], points, "抢购测试")
     return members
