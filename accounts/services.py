@@ -88,7 +88,7 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
 # statement (the ORM spends more time compiling it than the database spends answering) that also
 # brings the person's membership summary, which /me and most member operations need anyway.
 _TOKEN_SQL = """
-SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, pa.balance,
+SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, pa.balance, o.path, pa.id,
        ro.path, r.role, r.org_id
 FROM accounts_apitoken t
 JOIN accounts_user u ON u.id = t.user_id
@@ -107,6 +107,7 @@ class MembershipSummary:
     certified: bool
     org_id: int | None
     org_name: str | None
+    org_path: str | None
 
 
 def user_for_token(raw: str) -> User | None:
@@ -118,8 +119,9 @@ def user_for_token(raw: str) -> User | None:
     row = rows[0]
     user = User.from_db(connection.alias, _USER_FIELDS, row[:3])
     user.is_active = True
-    user.membership = MembershipSummary(bool(row[3]) and row[4] is not None, row[4], row[5])
+    user.membership = MembershipSummary(bool(row[3]) and row[4] is not None, row[4], row[5], row[7])
     user.points_balance = row[6] or 0
+    user.points_account_id = row[8]
     # One row per cadre role: the same statement answers orgs.scoping.cadre_roles for this request.
     user._cadre_roles_cache = sorted((path, role, org_id) for *_, path, role, org_id in rows if path is not None)
     return user

@@ -29,7 +29,7 @@ def my_points(request: HttpRequest, paging: Query[Paging]):
     user = request.auth
     items, count = page_of(ledger.history(user), paging.page, paging.page_size)
     return {
-        "balance": ledger.balance_of(user),
+        "balance": user.points_balance,  # loaded with the token
         "items": [
             {
                 "amount": e.amount,

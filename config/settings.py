@@ -96,13 +96,13 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Lets core.sql's hot statements be prepared once per connection; Django's own queries use
         # client-side binding and stay unprepared. Set 0 behind a transaction-mode pgbouncer.
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(
-            os.environ.get("UNIONHOME_PG_PREPARE_THRESHOLD", "5")
-        ) or None
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            int(os.environ.get("UNIONHOME_PG_PREPARE_THRESHOLD", "5")) or None
+        )
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "core.sqlite",  # django.db.backends.sqlite3 with writers queued on a file lock
             "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
             "CONN_MAX_AGE": 600,
             "OPTIONS": {

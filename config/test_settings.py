@@ -14,7 +14,7 @@ from config.settings import *  # noqa: F403
 
 ALLOWED_HOSTS = ["*"]
 
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+if "sqlite" in DATABASES["default"]["ENGINE"]:  # noqa: F405
     # A file, not :memory:, so the live server's request threads get connections of their own
     # (an in-memory test database is one connection shared by every thread).
     DATABASES["default"]["TEST"] = {"NAME": f"/tmp/unionhome-test-{os.getpid()}.sqlite3"}  # noqa: F405

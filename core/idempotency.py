@@ -81,7 +81,9 @@ class IdempotencyMiddleware:
             return None
         from accounts.services import user_for_token
 
-        return user_for_token(auth[7:].strip())
+        user = user_for_token(auth[7:].strip())
+        request._token_user = (auth, user)  # the API's TokenAuth reuses it: one lookup per request
+        return user
 
     @staticmethod
     def _existing(user, operation: str, key: str, digest: str) -> HttpResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -57,6 +59,26 @@ def member_of(user) -> Member | None:
         return user.member
     except Member.DoesNotExist:
         return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Standing:
+    """What most checks need to know about a person: certified member of which org (path)."""
+
+    certified: bool
+    org_id: int | None
+    org_path: str | None
+
+
+def standing_of(user) -> Standing:
+    """The person's standing; free when the API's token lookup already loaded it."""
+    ms = getattr(user, "membership", None)
+    if ms is not None:
+        return Standing(ms.certified, ms.org_id, ms.org_path)
+    member = member_of(user)
+    if member is None:
+        return Standing(False, None, None)
+    return Standing(member.certified, member.org_id, member.org.path)
 
 
 @transaction.atomic

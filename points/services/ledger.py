@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -23,9 +23,14 @@ class PointsErrors:
 
 
 def _account(kind: str, **key) -> Account:
+    # Accounts are created once and never deleted: a plain read almost always finds it, without
+    # the savepoint (and, on SQLite, the write lock) that get_or_create would take every time.
+    found = Account.objects.filter(kind=kind, **key).first()
+    if found is not None:
+        return found
     try:
         with transaction.atomic():
-            return Account.objects.get_or_create(kind=kind, **key)[0]
+            return Account.objects.create(kind=kind, **key)
     except IntegrityError:  # created meanwhile by a parallel request
         return Account.objects.get(kind=kind, **key)
 
@@ -88,12 +93,18 @@ def post(
     actor=None,
     org=None,
     source: str = "",
+    before_shared: Callable[[Movement], None] | None = None,
 ) -> Movement:
     """Move points (from, to, amount)… as one balanced movement, or nothing at all.
 
-    Accounts are changed in primary-key order (no deadlocks between two postings); each debit
-    is a conditional UPDATE that only succeeds while the balance covers it, so no balance can go
-    below zero even under a rush, and the CHECK constraint backs that up.
+    Lock order, the same in every posting so two of them never deadlock: member accounts in
+    primary-key order, then the shared ones (budgets, mall, pools, issuance, expiry) in
+    primary-key order. The movement and its entries are written first and the shared accounts
+    last, so a busy shared row (a mall everyone buys from) stays locked for as short as possible;
+    `before_shared(movement)` runs just before them (e.g. writing the redemption, then taking
+    stock, another busy row).
+    Each debit is a conditional UPDATE that only succeeds while the balance covers it, so no
+    balance goes below zero even under a rush; the CHECK constraint backs that up.
     """
     if not transfers:
         raise Invalid(PointsErrors.INVALID_AMOUNT, _("没有要发放的积分"))
@@ -104,8 +115,19 @@ def post(
         deltas[src.pk] -= amount
         deltas[dst.pk] += amount
         kinds[src.pk], kinds[dst.pk] = src.kind, dst.kind
-    with transaction.atomic():
-        for pk in sorted(deltas):
+    order = sorted(deltas, key=lambda pk: (kinds[pk] != AccountKind.MEMBER, pk))
+    with transaction.atomic():  # inside a caller's transaction, a savepoint: "nothing at all" holds either way
+        movement = Movement.objects.create(kind=kind, reason=reason[:200], actor=actor, org=org, source=source[:64])
+        entries = []
+        for src, dst, amount in transfers:
+            entries.append(Entry(movement=movement, account_id=src.pk, amount=-amount))
+            entries.append(Entry(movement=movement, account_id=dst.pk, amount=amount))
+        Entry.objects.bulk_create(entries)
+        hook_done = before_shared is None
+        for pk in order:
+            if not hook_done and kinds[pk] != AccountKind.MEMBER:
+                before_shared(movement)
+                hook_done = True
             delta = deltas[pk]
             if delta < 0:
                 done = (
@@ -117,12 +139,8 @@ def post(
                     raise _short(kinds[pk])
             elif delta > 0:
                 Account.objects.filter(pk=pk).update(balance=F("balance") + delta)
-        movement = Movement.objects.create(kind=kind, reason=reason[:200], actor=actor, org=org, source=source[:64])
-        entries = []
-        for src, dst, amount in transfers:
-            entries.append(Entry(movement=movement, account_id=src.pk, amount=-amount))
-            entries.append(Entry(movement=movement, account_id=dst.pk, amount=amount))
-        Entry.objects.bulk_create(entries)
+        if not hook_done:
+            before_shared(movement)
     return movement
 
 
@@ -132,9 +150,12 @@ def balance_of(user) -> int:
 
 
 def history(user):
-    """The member's entries, newest first, with the movement that explains each."""
-    return (
-        Entry.objects.filter(account__kind=AccountKind.MEMBER, account__user=user)
-        .select_related("movement")
-        .order_by("-id")
+    """The member's entries, newest first, with the movement that explains each.
+
+    Looked up by the account id, so the (account, -id) index serves a page directly even when
+    the ledger holds millions of other members' entries.
+    """
+    account_id = getattr(user, "points_account_id", None) or (
+        Account.objects.filter(kind=AccountKind.MEMBER, user=user).values_list("pk", flat=True).first()
     )
+    return Entry.objects.filter(account_id=account_id).select_related("movement").order_by("-id")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from core import audit
 from core.errors import DomainError, Forbidden, Invalid, NotFound
-from members.services import member_of
+from members.services import standing_of
 from orgs import scoping
 from orgs.models import Org
 from points.models import Account, MovementKind
@@ -96,13 +96,17 @@ def _ancestor_paths(org: Org) -> list[str]:
     return [org.path[:i] for i in range(org.steplen, len(org.path) + 1, org.steplen)]
 
 
+def _paths_above(path: str) -> list[str]:
+    return [path[:i] for i in range(Org.steplen, len(path) + 1, Org.steplen)]
+
+
 def rewards_for_member(user):
     """Rewards the person may see: their union's and its ancestors'; followers see 'everyone' rewards."""
-    member = member_of(user)
+    standing = standing_of(user)
     qs = Reward.objects.filter(active=True).select_related("org")
-    if member is None:
+    if standing.org_path is None:
         return qs.filter(eligibility=Eligibility.EVERYONE)
-    return qs.filter(org__path__in=_ancestor_paths(member.org))
+    return qs.filter(org__path__in=_paths_above(standing.org_path))
 
 
 def reward_for_member(user, reward_id: object) -> Reward:
@@ -111,10 +115,10 @@ def reward_for_member(user, reward_id: object) -> Reward:
         reward = Reward.objects.select_related("org").get(pk=int(reward_id))
     except (Reward.DoesNotExist, TypeError, ValueError):
         raise NotFound(_("未找到该商品")) from None
-    member = member_of(user)
+    standing = standing_of(user)
     if (
-        member is not None
-        and reward.org.path not in _ancestor_paths(member.org)
+        standing.org_path is not None
+        and not standing.org_path.startswith(reward.org.path)
         and not scoping.covers(user, reward.org)
     ):
         raise NotFound(_("未找到该商品"))
@@ -127,40 +131,47 @@ def check_window(start, end, now) -> None:
 
 
 def redeem(user, reward_id: object) -> Redemption:
+    """One transaction: the member's account locked (their parallel requests queue), the limit
+    checked, points debited, the redemption written, and only then the two rows every buyer
+    shares — the reward's stock and the mall's account — so those stay locked for the shortest time."""
     reward = reward_for_member(user, reward_id)
-    member = member_of(user)
-    if reward.eligibility == Eligibility.MEMBERS and (member is None or not member.certified):
+    if reward.eligibility == Eligibility.MEMBERS and not standing_of(user).certified:
         raise Forbidden(MallErrors.NOT_ELIGIBLE, _("该商品仅限认证会员兑换"))
-    now = timezone.now()
+    if not reward.active:
+        raise DomainError(MallErrors.NOT_AVAILABLE, _("该商品已下架"))
+    check_window(reward.starts_at, reward.ends_at, timezone.now())
     account = ledger.member_account(user)
-    with transaction.atomic():
-        Account.objects.select_for_update().filter(pk=account.pk).first()  # one member's requests queue here
-        reward = Reward.objects.get(pk=reward.pk)
-        if not reward.active:
-            raise DomainError(MallErrors.NOT_AVAILABLE, _("该商品已下架"))
-        check_window(reward.starts_at, reward.ends_at, now)
-        taken = Redemption.objects.filter(reward=reward, user=user).exclude(status=PickupStatus.CANCELLED).count()
-        if taken >= reward.per_member_limit:
-            raise DomainError(MallErrors.LIMIT_REACHED, _("已达到每人兑换上限"))
+    mall_account = ledger.mall_account(reward.org)
+    made: list[Redemption] = []
+
+    def write_then_take_stock(movement) -> None:
+        made.append(
+            Redemption.objects.create(
+                reward=reward, user=user, code=codes.pickup_code(), cost=reward.cost, movement=movement
+            )
+        )
         if not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
             raise DomainError(MallErrors.OUT_OF_STOCK, _("商品已兑完"))
-        mv = ledger.post(
-            MovementKind.REDEEM,
-            [(account, ledger.mall_account(reward.org), reward.cost)],
-            reason=_("兑换：%(title)s") % {"title": reward.title},
-            actor=user,
-            org=reward.org,
-            source=f"reward:{reward.pk}",
-        )
-        for _attempt in range(5):
-            try:
-                with transaction.atomic():
-                    return Redemption.objects.create(
-                        reward=reward, user=user, code=codes.pickup_code(), cost=reward.cost, movement=mv
-                    )
-            except IntegrityError:
-                continue  # a pickup-code collision: draw another
-        raise DomainError("code_collision", _("系统繁忙，请重试"))
+
+    try:
+        with transaction.atomic():
+            Account.objects.select_for_update().filter(pk=account.pk).first()
+            taken = Redemption.objects.filter(reward=reward, user=user).exclude(status=PickupStatus.CANCELLED).count()
+            if taken >= reward.per_member_limit:
+                raise DomainError(MallErrors.LIMIT_REACHED, _("已达到每人兑换上限"))
+            ledger.post(
+                MovementKind.REDEEM,
+                [(account, mall_account, reward.cost)],
+                reason=_("兑换：%(title)s") % {"title": reward.title},
+                actor=user,
+                org=reward.org,
+                source=f"reward:{reward.pk}",
+                before_shared=write_then_take_stock,
+            )
+    except IntegrityError:
+        # Only a pickup-code collision (1 in 31^10) gets here; nothing was kept.
+        raise DomainError("code_collision", _("系统繁忙，请重试")) from None
+    return made[0]
 
 
 def cancel(actor, redemption_id: object, *, ip: str | None = None) -> Redemption:
