@@ -26,30 +26,39 @@ def make_id_number(rng: random.Random | None = None, birth: str = "19900101") ->
     return first17 + idcard.check_digit(first17)
 
 
-_ids: set[str] = set()
+_id_seq = itertools.count(1)
 
 
 def unique_id_number() -> str:
-    while True:
-        v = make_id_number()
-        if v not in _ids:
-            _ids.add(v)
-            return v
+    """A fresh valid ID number every call (a birth date per call: never runs out, never repeats)."""
+    import datetime as dt
+
+    n = next(_id_seq)
+    birth = (dt.date(1960, 1, 1) + dt.timedelta(days=n)).strftime("%Y%m%d")
+    first17 = "510112" + birth + f"{n % 1000:03d}"
+    return first17 + idcard.check_digit(first17)
 
 
 def make_user(name: str = "张三", phone: str | None = None, password: str = PASSWORD) -> User:
     return User.objects.create_user(phone or make_phone(), password=password, name=name)
 
 
-def make_member(org: Org, name: str = "李四", *, certified: bool = True, user: User | None = None,
-                id_number: str | None = None) -> Member:
+def make_member(
+    org: Org, name: str = "李四", *, certified: bool = True, user: User | None = None, id_number: str | None = None
+) -> Member:
     from django.utils import timezone
 
     user = user or make_user(name)
     idn = id_number or unique_id_number()
     m = Member.objects.create(
-        user=user, org=org, name=name, id_number_enc=pii.encrypt(idn), id_number_hash=pii.id_number_index(idn),
-        phone_enc=user.phone_enc, phone_hash=user.phone_hash, gender=idcard.gender(idn),
+        user=user,
+        org=org,
+        name=name,
+        id_number_enc=pii.encrypt(idn),
+        id_number_hash=pii.id_number_index(idn),
+        phone_enc=user.phone_enc,
+        phone_hash=user.phone_hash,
+        gender=idcard.gender(idn),
         certified_at=timezone.now() if certified else None,
     )
     MembershipPeriod.objects.create(member=m, org=org, started_at=timezone.now(), how="roster")
@@ -125,8 +134,14 @@ def api(client):
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import IdempotencyRecord
@@ -53,25 +54,44 @@ class IdempotencyMiddleware:
             return self.get_response(request)  # the API answers 401 itself
         operation = f"{request.method} {request.path}"[:255]
         digest = hashlib.sha256(request.body).hexdigest()
+        # Plain SQL for the two writes every keyed request makes (a sale rush sends keys on every call).
         try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(user=user, operation=operation, key=key, request_hash=digest)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO core_idempotencyrecord (user_id, operation, key, request_hash, done, content_type,"
+                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    [
+                        user.pk,
+                        operation,
+                        key,
+                        digest,
+                        False,
+                        "",
+                        connection.ops.adapt_datetimefield_value(timezone.now()),
+                    ],
+                )
+                record_id = cursor.fetchone()[0]
         except IntegrityError:
             return self._existing(user, operation, key, digest)
         try:
             response = self.get_response(request)
         except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            IdempotencyRecord.objects.filter(pk=record_id).delete()
             raise
         if response.status_code >= 500 or getattr(response, "streaming", False):
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            IdempotencyRecord.objects.filter(pk=record_id).delete()
             return response
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            done=True,
-            status=response.status_code,
-            body=response.content,
-            content_type=response.get("Content-Type", "application/json"),
-        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = %s, content_type = %s WHERE id = %s",
+                [
+                    True,
+                    response.status_code,
+                    response.content,
+                    response.get("Content-Type", "application/json"),
+                    record_id,
+                ],
+            )
         return response
 
     @staticmethod

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Invalid
@@ -25,9 +25,23 @@ class PointsErrors:
 def _account(kind: str, **key) -> Account:
     # Accounts are created once and never deleted: a plain read almost always finds it, without
     # the savepoint (and, on SQLite, the write lock) that get_or_create would take every time.
-    found = Account.objects.filter(kind=kind, **key).first()
-    if found is not None:
-        return found
+    if len(key) == 1:  # a plain-SQL read on the hot path (every redemption asks for its mall's account)
+        ((field, value),) = key.items()
+        column = {"org": "org_id", "user": "user_id", "ref": "ref"}[field]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, balance FROM points_account WHERE kind = %s AND {column} = %s",
+                [kind, getattr(value, "pk", value)],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            account = Account(pk=row[0], kind=kind, balance=row[1], **key)
+            account._state.adding = False
+            return account
+    else:
+        found = Account.objects.filter(kind=kind, **key).first()
+        if found is not None:
+            return found
     try:
         with transaction.atomic():
             return Account.objects.create(kind=kind, **key)
@@ -116,13 +130,31 @@ def post(
         deltas[dst.pk] += amount
         kinds[src.pk], kinds[dst.pk] = src.kind, dst.kind
     order = sorted(deltas, key=lambda pk: (kinds[pk] != AccountKind.MEMBER, pk))
-    with transaction.atomic():  # inside a caller's transaction, a savepoint: "nothing at all" holds either way
-        movement = Movement.objects.create(kind=kind, reason=reason[:200], actor=actor, org=org, source=source[:64])
-        entries = []
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    # Plain SQL: this runs for every point that moves (a sale rush, a vote rush), and the ORM's
+    # query building cost several times what the database spends on these statements.
+    with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside a caller's transaction
+        cursor.execute(
+            "INSERT INTO points_movement (kind, reason, actor_id, org_id, source, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            [kind, reason[:200], getattr(actor, "pk", None), getattr(org, "pk", None), source[:64], at],
+        )
+        movement_id = cursor.fetchone()[0]
+        rows = []
         for src, dst, amount in transfers:
-            entries.append(Entry(movement=movement, account_id=src.pk, amount=-amount))
-            entries.append(Entry(movement=movement, account_id=dst.pk, amount=amount))
-        Entry.objects.bulk_create(entries)
+            rows += [(movement_id, src.pk, -amount, at), (movement_id, dst.pk, amount, at)]
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            cursor.execute(
+                "INSERT INTO points_entry (movement_id, account_id, amount, created_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
+                [v for row in part for v in row],
+            )
+        movement = Movement(
+            id=movement_id, kind=kind, reason=reason[:200], actor=actor, org=org, source=source[:64], created_at=now
+        )
+        movement._state.adding = False
         hook_done = before_shared is None
         for pk in order:
             if not hook_done and kinds[pk] != AccountKind.MEMBER:
@@ -130,15 +162,14 @@ def post(
                 hook_done = True
             delta = deltas[pk]
             if delta < 0:
-                done = (
-                    Account.objects.filter(pk=pk)
-                    .filter(Q(balance__gte=-delta) | Q(kind=AccountKind.ISSUANCE))
-                    .update(balance=F("balance") + delta)
+                cursor.execute(
+                    "UPDATE points_account SET balance = balance + %s WHERE id = %s AND (balance >= %s OR kind = %s)",
+                    [delta, pk, -delta, AccountKind.ISSUANCE.value],
                 )
-                if not done:
+                if cursor.rowcount != 1:
                     raise _short(kinds[pk])
             elif delta > 0:
-                Account.objects.filter(pk=pk).update(balance=F("balance") + delta)
+                cursor.execute("UPDATE points_account SET balance = balance + %s WHERE id = %s", [delta, pk])
         if not hook_done:
             before_shared(movement)
     return movement

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,7 +19,7 @@ from core.errors import DomainError, Forbidden, Invalid, NotFound
 from members.services import standing_of
 from orgs import scoping
 from orgs.models import Org
-from points.models import Account, MovementKind
+from points.models import Account, AccountKind, MovementKind
 from points.services import ledger
 
 from ..models import Eligibility, PickupStatus, Redemption, Reward, RewardKind
@@ -140,24 +140,54 @@ def redeem(user, reward_id: object) -> Redemption:
     if not reward.active:
         raise DomainError(MallErrors.NOT_AVAILABLE, _("该商品已下架"))
     check_window(reward.starts_at, reward.ends_at, timezone.now())
-    account = ledger.member_account(user)
+    account_id = getattr(user, "points_account_id", None)
+    account = Account(pk=account_id, kind=AccountKind.MEMBER) if account_id else ledger.member_account(user)
     mall_account = ledger.mall_account(reward.org)
     made: list[Redemption] = []
+    # The statements of a sale rush are plain SQL (see ledger.post for why).
 
     def write_then_take_stock(movement) -> None:
-        made.append(
-            Redemption.objects.create(
-                reward=reward, user=user, code=codes.pickup_code(), cost=reward.cost, movement=movement
+        now = timezone.now()
+        code = codes.pickup_code()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO rewards_redemption (reward_id, user_id, code, cost, status, movement_id, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [
+                    reward.pk,
+                    user.pk,
+                    code,
+                    reward.cost,
+                    PickupStatus.ISSUED.value,
+                    movement.pk,
+                    connection.ops.adapt_datetimefield_value(now),
+                ],
             )
-        )
-        if not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
-            raise DomainError(MallErrors.OUT_OF_STOCK, _("商品已兑完"))
+            made.append(
+                Redemption(
+                    id=cursor.fetchone()[0],
+                    reward=reward,
+                    user=user,
+                    code=code,
+                    cost=reward.cost,
+                    status=PickupStatus.ISSUED,
+                    movement=movement,
+                    created_at=now,
+                )
+            )
+            cursor.execute("UPDATE rewards_reward SET stock = stock - 1 WHERE id = %s AND stock > 0", [reward.pk])
+            if cursor.rowcount != 1:
+                raise DomainError(MallErrors.OUT_OF_STOCK, _("商品已兑完"))
 
     try:
-        with transaction.atomic():
-            Account.objects.select_for_update().filter(pk=account.pk).first()
-            taken = Redemption.objects.filter(reward=reward, user=user).exclude(status=PickupStatus.CANCELLED).count()
-            if taken >= reward.per_member_limit:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":  # one member's parallel requests queue here
+                cursor.execute("SELECT id FROM points_account WHERE id = %s FOR UPDATE", [account.pk])
+            cursor.execute(
+                "SELECT COUNT(*) FROM rewards_redemption WHERE reward_id = %s AND user_id = %s AND status <> %s",
+                [reward.pk, user.pk, PickupStatus.CANCELLED.value],
+            )
+            if cursor.fetchone()[0] >= reward.per_member_limit:
                 raise DomainError(MallErrors.LIMIT_REACHED, _("已达到每人兑换上限"))
             ledger.post(
                 MovementKind.REDEEM,
@@ -171,6 +201,7 @@ def redeem(user, reward_id: object) -> Redemption:
     except IntegrityError:
         # Only a pickup-code collision (1 in 31^10) gets here; nothing was kept.
         raise DomainError("code_collision", _("系统繁忙，请重试")) from None
+    made[0]._state.adding = False
     return made[0]
 
 
