@@ -11,7 +11,7 @@ from core.errors import DomainError, Forbidden, Invalid
 from members.services import member_of
 from orgs import scoping
 
-from ..models import EarnAction, Earning, EarningRule, Movement, MovementKind
+from ..models import Account, EarnAction, Earning, EarningRule, Movement, MovementKind
 from . import ledger
 
 
@@ -51,7 +51,11 @@ def earn(user, action: str, ref: str = "") -> Movement:
         raise DomainError(EarnErrors.NO_RULE, _("所在工会没有设置该项积分奖励"))
     today = timezone.localdate()
     ref = str(ref or "")[:64]
+    account = ledger.member_account(user)
     with transaction.atomic():
+        # One person's earnings queue on their account row, so the total-cap count cannot be raced
+        # (the daily cap is a UNIQUE constraint besides).
+        Account.objects.select_for_update().filter(pk=account.pk).first()
         if ref and Earning.objects.filter(rule=rule, user=user, ref=ref).exists():
             raise DomainError(EarnErrors.ALREADY_EARNED, _("这项内容已经获得过积分"))
         if rule.total_cap is not None and Earning.objects.filter(rule=rule, user=user).count() >= rule.total_cap:
@@ -63,7 +67,7 @@ def earn(user, action: str, ref: str = "") -> Movement:
             with transaction.atomic():
                 mv = ledger.post(
                     MovementKind.EARN,
-                    [(ledger.budget_account(rule.org), ledger.member_account(user), rule.amount)],
+                    [(ledger.budget_account(rule.org), account, rule.amount)],
                     reason=rule.get_action_display(),
                     org=rule.org,
                     source=f"rule:{rule.pk}",
