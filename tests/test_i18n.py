@@ -17,7 +17,12 @@ PO = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)s|%%")
 # English that must quote Chinese the user has to type into the spreadsheet.
-NAMES_CHINESE_INPUT = {"性别应填写“男”或“女”", "表头：姓名、手机号、身份证号、性别、入会日期、工作单位。"}
+NAMES_CHINESE_INPUT = {
+    "性别应填写“男”或“女”",
+    "表头：姓名、手机号、身份证号、性别、入会日期、工作单位。",
+    "名单文件（.xlsx，第一行为表头，含“手机号”或“身份证号”列）",
+    "表格第一行需要有“手机号”或“身份证号”列",
+}
 
 
 def _unquote(lines: list[str]) -> str:
