@@ -51,7 +51,7 @@ from orgs.models import Org
 from points.models import Account, MovementKind
 from points.services import ledger
 
-from ..models import Eligibility, Lottery, LotteryEntry, LotteryStatus, PickupStatus, Prize, Win
+from ..models import Eligibility, Lottery, LotteryEntry, LotteryStatus, Prize, Win
 from . import codes
 from .mall import MallErrors, _ancestor_paths, _positive_int
 
@@ -355,21 +355,11 @@ def verify_win_pickup(actor, code: object, *, ip: str | None = None) -> Win:
     win = Win.objects.select_related("entry__lottery__org", "entry__user", "prize").filter(code=code).first()
     if win is None or not scoping.covers(actor, win.entry.lottery.org):
         raise NotFound(_("没有找到这个领奖码，或它不属于你管理的工会"))
-    if not Win.objects.filter(pk=win.pk, status=PickupStatus.ISSUED).update(
-        status=PickupStatus.PICKED_UP, picked_up_at=timezone.now(), picked_up_by=actor
-    ):
-        win.refresh_from_db()
-        if win.status == PickupStatus.PICKED_UP:
-            raise DomainError(
-                LotteryErrors.ALREADY_PICKED_UP,
-                _("该领奖码已于%(at)s核销") % {"at": timezone.localtime(win.picked_up_at).strftime("%Y-%m-%d %H:%M")},
-            )
-        raise DomainError(LotteryErrors.CANCELLED, _("该奖品已取消"))
+    codes.mark_picked_up(Win, win, actor, cancelled_message=_("该奖品已取消"))
     lottery = win.entry.lottery
     audit.record(
         actor, "lottery.pickup", org=lottery.org, target=win, summary=f"{lottery.title} · {win.prize.name}", ip=ip
     )
-    win.refresh_from_db()
     return win
 
 

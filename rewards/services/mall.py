@@ -241,18 +241,8 @@ def verify_pickup(actor, code: object, *, ip: str | None = None) -> Redemption:
     r = Redemption.objects.select_related("reward__org", "user").filter(code=code).first()
     if r is None or not scoping.covers(actor, r.reward.org):
         raise NotFound(_("没有找到这个兑换码，或它不属于你管理的工会"))
-    if not Redemption.objects.filter(pk=r.pk, status=PickupStatus.ISSUED).update(
-        status=PickupStatus.PICKED_UP, picked_up_at=timezone.now(), picked_up_by=actor
-    ):
-        r.refresh_from_db()
-        if r.status == PickupStatus.PICKED_UP:
-            raise DomainError(
-                MallErrors.ALREADY_PICKED_UP,
-                _("该兑换码已于%(at)s核销") % {"at": timezone.localtime(r.picked_up_at).strftime("%Y-%m-%d %H:%M")},
-            )
-        raise DomainError(MallErrors.CANCELLED, _("该兑换已取消"))
+    codes.mark_picked_up(Redemption, r, actor, cancelled_message=_("该兑换已取消"))
     audit.record(actor, "reward.pickup", org=r.reward.org, target=r, summary=f"{r.reward.title} · {r.user.name}", ip=ip)
-    r.refresh_from_db()
     return r
 
 
