@@ -1,12 +1,19 @@
 import re
 
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
 
 from accounts.models import SmsOutbox
 from conftest import make_member, make_user
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_portal_stats():
+    """The portal caches its counts for 60 s; a page load in an earlier test must not leak in."""
+    cache.clear()
 
 
 def stat(html: str, key: str) -> int:
