@@ -181,3 +181,12 @@ def screenshot(page, name: str) -> str:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (the portal caches its counts for a minute)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
