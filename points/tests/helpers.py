@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db.models import Count, Q, Sum
 
 from conftest import make_id_number, make_member
+from orgs.models import Org
 from points.models import Account, AccountKind, Entry, Movement
 from points.services import budgets, ledger
 
@@ -28,7 +29,7 @@ def many_members(org, n: int, name: str = "会员") -> list:
 
 def fund(org, amount: int, admin) -> None:
     """Mint `amount` at the top org and allocate it down the tree to `org`'s budget."""
-    chain = list(org.get_ancestors()) + [org]
+    chain = list(Org.objects.get_ancestors(org)) + [org]
     budgets.mint(None, chain[0], amount, "测试发行")
     for parent, child in zip(chain, chain[1:], strict=False):
         budgets.allocate(admin, parent, child, amount, "测试下拨")
