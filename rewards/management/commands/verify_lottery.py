@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 record["seed"],
                 [e["id"] for e in entries],
                 [(p["id"], p["quantity"]) for p in sorted(prizes, key=lambda p: (p["position"], p["id"]))],
-                {e["id"]: e.get("m") for e in entries},
+                {e["id"]: e.get("m", ("entry", e["id"])) for e in entries},  # as verify_record reads it
             )
             self.stdout.write(f"recomputed winners (entry → prize): {recomputed}")
         for finding in findings:
