@@ -43,6 +43,11 @@ def _paths(user, admin: bool) -> list[str]:
     return kept
 
 
+def self_and_ancestor_paths(path: str) -> list[str]:
+    """The paths of an org and of every org above it (materialized-path prefixes)."""
+    return [path[:i] for i in range(Org.steplen, len(path) + 1, Org.steplen)]
+
+
 def is_cadre(user) -> bool:
     return bool(cadre_roles(user))
 

@@ -26,7 +26,7 @@ class EarnErrors:
 
 def rule_for(org, action: str) -> EarningRule | None:
     """The active rule for the action set by the org or its nearest ancestor."""
-    prefixes = [org.path[:i] for i in range(org.steplen, len(org.path) + 1, org.steplen)]
+    prefixes = scoping.self_and_ancestor_paths(org.path)
     return (
         EarningRule.objects.select_related("org")
         .filter(action=action, active=True, org__path__in=prefixes)

@@ -29,7 +29,7 @@ def next_expiry(policy: ExpiryPolicy, today: dt.date) -> dt.date:
 
 
 def policy_for(org) -> ExpiryPolicy | None:
-    prefixes = [org.path[:i] for i in range(org.steplen, len(org.path) + 1, org.steplen)]
+    prefixes = scoping.self_and_ancestor_paths(org.path)
     return ExpiryPolicy.objects.filter(org__path__in=prefixes).select_related("org").order_by("-org__depth").first()
 
 

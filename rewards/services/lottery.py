@@ -53,7 +53,7 @@ from points.services import ledger
 
 from ..models import Eligibility, Lottery, LotteryEntry, LotteryStatus, Prize, Win
 from . import codes
-from .mall import MallErrors, _ancestor_paths, _positive_int
+from .mall import MallErrors, _positive_int
 
 ALGORITHM = "sha256-slot-v1"
 MAX_PRIZES = 50
@@ -182,7 +182,7 @@ def lotteries_for_member(user):
     qs = Lottery.objects.exclude(status=LotteryStatus.CANCELLED).select_related("org")
     if member is None:
         return qs.filter(eligibility=Eligibility.EVERYONE)
-    return qs.filter(org__path__in=_ancestor_paths(member.org))
+    return qs.filter(org__path__in=scoping.self_and_ancestor_paths(member.org.path))
 
 
 def lottery_for_member(user, lottery_id: object) -> Lottery:
@@ -191,7 +191,7 @@ def lottery_for_member(user, lottery_id: object) -> Lottery:
     member = member_of(user)
     if (
         member is not None
-        and lottery.org.path not in _ancestor_paths(member.org)
+        and lottery.org.path not in scoping.self_and_ancestor_paths(member.org.path)
         and not scoping.covers(user, lottery.org)
     ):
         raise NotFound(_("未找到该抽奖"))

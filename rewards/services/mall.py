@@ -92,21 +92,13 @@ def create_reward(
     return reward
 
 
-def _ancestor_paths(org: Org) -> list[str]:
-    return [org.path[:i] for i in range(org.steplen, len(org.path) + 1, org.steplen)]
-
-
-def _paths_above(path: str) -> list[str]:
-    return [path[:i] for i in range(Org.steplen, len(path) + 1, Org.steplen)]
-
-
 def rewards_for_member(user):
     """Rewards the person may see: their union's and its ancestors'; followers see 'everyone' rewards."""
     standing = standing_of(user)
     qs = Reward.objects.filter(active=True).select_related("org")
     if standing.org_path is None:
         return qs.filter(eligibility=Eligibility.EVERYONE)
-    return qs.filter(org__path__in=_paths_above(standing.org_path))
+    return qs.filter(org__path__in=scoping.self_and_ancestor_paths(standing.org_path))
 
 
 def reward_for_member(user, reward_id: object) -> Reward:
