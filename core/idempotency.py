@@ -3,8 +3,8 @@
 A retry with the same key, by the same user, on the same operation (method + path) gets the
 first completed answer — status and body, success or 4xx — and changes nothing more. The
 same key with a different body is 422 `idempotency_key_reused`; a retry while the first is
-still running waits for it briefly, then answers 409 `idempotency_in_progress`.
-A 5xx is not kept, so the client may retry it.
+still running waits for it (on the key's row), then replays its answer. A 5xx is not kept,
+and is rolled back with everything the request wrote, so the client may retry it.
 
 It is a middleware because it works on whole responses, for every write operation alike.
 """
@@ -38,6 +38,17 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return resp
 
 
+class _Taken(Exception):
+    """The key is already held by the same user and operation."""
+
+
+class _NotKept(Exception):
+    """A 5xx or a streaming answer: rolled back with the key, so the client may retry."""
+
+    def __init__(self, response: HttpResponse):
+        self.response = response
+
+
 class IdempotencyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -54,44 +65,50 @@ class IdempotencyMiddleware:
             return self.get_response(request)  # the API answers 401 itself
         operation = f"{request.method} {request.path}"[:255]
         digest = hashlib.sha256(request.body).hexdigest()
-        # Plain SQL for the two writes every keyed request makes (a sale rush sends keys on every call).
+        # One transaction holds the key, the operation's own writes and the stored answer: a sale
+        # rush pays one commit per request instead of three, a retry arriving meanwhile waits on
+        # the key's unique index (PostgreSQL) or the writer lock (SQLite) and then replays the
+        # answer, and a 5xx or a crash rolls the key back with everything the request wrote.
+        # Plain SQL for the two statements every keyed request makes.
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO core_idempotencyrecord (user_id, operation, key, request_hash, done, content_type,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    [
-                        user.pk,
-                        operation,
-                        key,
-                        digest,
-                        False,
-                        "",
-                        connection.ops.adapt_datetimefield_value(timezone.now()),
-                    ],
-                )
-                record_id = cursor.fetchone()[0]
-        except IntegrityError:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    try:
+                        cursor.execute(
+                            "INSERT INTO core_idempotencyrecord (user_id, operation, key, request_hash, done,"
+                            " content_type, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                            [
+                                user.pk,
+                                operation,
+                                key,
+                                digest,
+                                False,
+                                "",
+                                connection.ops.adapt_datetimefield_value(timezone.now()),
+                            ],
+                        )
+                    except IntegrityError:
+                        raise _Taken() from None
+                    record_id = cursor.fetchone()[0]
+                response = self.get_response(request)
+                if response.status_code >= 500 or getattr(response, "streaming", False):
+                    raise _NotKept(response)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = %s, content_type = %s"
+                        " WHERE id = %s",
+                        [
+                            True,
+                            response.status_code,
+                            response.content,
+                            response.get("Content-Type", "application/json"),
+                            record_id,
+                        ],
+                    )
+        except _Taken:
             return self._existing(user, operation, key, digest)
-        try:
-            response = self.get_response(request)
-        except BaseException:
-            IdempotencyRecord.objects.filter(pk=record_id).delete()
-            raise
-        if response.status_code >= 500 or getattr(response, "streaming", False):
-            IdempotencyRecord.objects.filter(pk=record_id).delete()
-            return response
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = %s, content_type = %s WHERE id = %s",
-                [
-                    True,
-                    response.status_code,
-                    response.content,
-                    response.get("Content-Type", "application/json"),
-                    record_id,
-                ],
-            )
+        except _NotKept as not_kept:
+            return not_kept.response
         return response
 
     @staticmethod
