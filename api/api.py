@@ -18,6 +18,7 @@ from orgs.models import Org
 
 from . import errors
 from .auth import TokenAuth
+from .elections import router as elections_router
 from .lottery import router as lottery_router
 from .pagination import page_of
 from .points import router as points_router
@@ -31,6 +32,7 @@ from .schemas import (
     TokenIn,
     TokenOut,
 )
+from .votes import router as votes_router
 
 api = NinjaAPI(
     title="UnionHome API",
@@ -164,6 +166,8 @@ def import_status(request: HttpRequest, job_id: int):
 
 api.add_router("", points_router)
 api.add_router("", lottery_router)
+api.add_router("", votes_router)
+api.add_router("", elections_router)
 
 
 def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:

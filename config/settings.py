@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "members",
     "points",
     "rewards",
+    "votes",
+    "elections",
     "demo",
     "api",
     "ends.portal",

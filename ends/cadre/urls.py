@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import points_views, views
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("pickup/", points_views.pickup, name="pickup"),
     path("grant/", points_views.grant, name="grant"),
     path("grant/members/", points_views.grant_members, name="grant_members"),
+    path("", include("ends.cadre.votes_urls")),
+    path("", include("ends.cadre.elections_urls")),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from .views import audit_log, auth, cadres, dashboard, imports, mall, members, orgs, points, requests
 
@@ -46,4 +46,6 @@ urlpatterns = [
     path("mall/pickup/", mall.pickup, name="mall_pickup"),
     path("mall/<int:reward_id>/", mall.reward_detail, name="reward"),
     path("mall/redemptions/<int:redemption_id>/cancel/", mall.redemption_cancel, name="redemption_cancel"),
+    path("", include("ends.console.votes_urls")),
+    path("", include("ends.console.elections_urls")),
 ]

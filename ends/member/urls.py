@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import lottery_views, points_views, views
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path("transfer/<int:pk>/cancel/", views.transfer_cancel, name="transfer_cancel"),
     path("lotteries/", lottery_views.lottery_list, name="lotteries"),
     path("lotteries/<int:pk>/", lottery_views.lottery_detail, name="lottery"),
+    path("", include("ends.member.votes_urls")),
+    path("", include("ends.member.elections_urls")),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import lottery_views, views
 
@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("lotteries/<int:pk>/", lottery_views.lottery_public, name="lottery"),
     path("lotteries/<int:pk>/record.json", lottery_views.lottery_record_json, name="lottery_record"),
+    path("", include("ends.portal.votes_urls")),
+    path("", include("ends.portal.elections_urls")),
 ]
