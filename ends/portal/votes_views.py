@@ -1,0 +1,150 @@
+"""Public poll pages (/polls/…): results, the receipts list after close, the recount, the record as JSON.
+
+Nobody signs in here. A poll shows once it is closed, or while open when its results are live;
+everything else answers 404. The receipts list, the recount and the record exist only after close,
+when the poll is sealed (votes.services.polls decides what counts; these pages only show it).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from ends.member.votes_views import photo_response, result_rows
+from votes.models import Award, Poll
+from votes.services import polls as polls_svc
+
+RECEIPTS_PER_PAGE = 100
+POLLS_PER_PAGE = 20
+RECOUNT_CACHE_SECONDS = 60
+
+
+def _public_polls():
+    """Closed polls, and open ones whose results are live."""
+    now = timezone.now()
+    return Poll.objects.filter(
+        Q(closed_at__isnull=False) | Q(closes_at__lte=now) | Q(results="live", opens_at__lte=now)
+    ).select_related("org")
+
+
+def _poll(pk: int, *, closed: bool = False) -> Poll:
+    poll = _public_polls().filter(pk=pk).first()
+    if poll is None:
+        raise Http404
+    if closed and polls_svc.status_of(poll) != "closed":
+        raise Http404
+    return poll
+
+
+def poll_index(request):
+    page = Paginator(_public_polls().order_by("-closes_at", "-id"), POLLS_PER_PAGE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = [{"poll": p, "status": polls_svc.status_of(p, now)} for p in page.object_list]
+    return render(request, "portal/poll_index.html", {"page": page, "rows": rows})
+
+
+def poll_results(request, pk: int):
+    poll = _poll(pk)
+    status = polls_svc.status_of(poll)
+    tally = polls_svc.results(poll)
+    options = list(poll.options.all())
+    rows = result_rows(poll, options, tally)
+    if status == "closed":
+        rows.sort(key=lambda r: -r["votes"])
+    awards = list(Award.objects.filter(poll=poll).select_related("option").order_by("rank", "id"))
+    ctx = {
+        "poll": poll,
+        "status": status,
+        "rows": rows,
+        "total": tally.get("total_ballots", 0),
+        "awards": awards,
+    }
+    return render(request, "portal/poll_results.html", ctx)
+
+
+def poll_receipts(request, pk: int):
+    poll = _poll(pk, closed=True)
+    q = (request.GET.get("q") or "").strip()[:40]
+    found = searched = None
+    if q:
+        searched = q
+        found = polls_svc.find_receipt(poll, q)
+    try:
+        number = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        number = 1
+    data = polls_svc.receipts_page(poll, number, RECEIPTS_PER_PAGE)
+    total = data["count"]
+    pages = max(1, -(-total // RECEIPTS_PER_PAGE))
+    titles = {o.pk: o.title for o in poll.options.all()}
+    ctx = {
+        "poll": poll,
+        "items": [_receipt_row(item, titles) for item in data["items"]],
+        "found": _receipt_row(found, titles) if found else None,
+        "searched": searched,
+        "q": q,
+        "total": total,
+        "number": min(number, pages),
+        "pages": pages,
+        "prev": number - 1 if number > 1 else None,
+        "next": number + 1 if number < pages else None,
+    }
+    return render(request, "portal/poll_receipts.html", ctx)
+
+
+def _receipt_row(item: dict, titles: dict[int, str]) -> dict:
+    ids = item.get("choices") or []
+    if isinstance(ids, str):
+        ids = [int(i) for i in ids.split(",") if i.isdigit()]
+    return {**item, "titles": [titles.get(int(i), f"#{i}") for i in ids]}
+
+
+def poll_recount(request, pk: int):
+    poll = _poll(pk, closed=True)
+    key = f"votes:recount:{poll.pk}:{poll.chain_head}"
+    rc = cache.get(key)
+    if rc is None:
+        rc = polls_svc.recount(poll)
+        cache.set(key, rc, RECOUNT_CACHE_SECONDS)  # public and heavy: one recount a minute per poll
+    titles = {o.pk: o.title for o in poll.options.all()}
+    published = {o["id"]: o["votes"] for o in (poll.published_tally or {}).get("options", [])}
+    recounted = {o["id"]: o["votes"] for o in rc.tally.get("options", [])}
+    rows = [
+        {"title": title, "published": published.get(oid, 0), "recounted": recounted.get(oid, 0)}
+        for oid, title in titles.items()
+    ]
+    ctx = {
+        "poll": poll,
+        "rc": rc,
+        "rows": rows,
+        "published_total": (poll.published_tally or {}).get("total_ballots", 0),
+        "recounted_total": rc.tally.get("total_ballots", 0),
+        "all_match": rc.tally_matches and rc.chain_matches,
+    }
+    return render(request, "portal/poll_recount.html", ctx)
+
+
+def poll_record_json(request, pk: int):
+    """Everything needed to recount by hand: options, the published tally, the chain and every receipt."""
+    poll = _poll(pk, closed=True)
+    record = polls_svc.public_record(poll)
+    resp = HttpResponse(
+        json.dumps(record, ensure_ascii=False, indent=1), content_type="application/json; charset=utf-8"
+    )
+    resp["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}-record.json"'
+    resp["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+def poll_photo(request, pk: int, option_id: int):
+    poll = _poll(pk)
+    option = poll.options.filter(pk=option_id).first()
+    if option is None:
+        raise Http404
+    return photo_response(option)
