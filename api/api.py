@@ -17,8 +17,11 @@ from orgs import services as orgs
 from orgs.models import Org
 
 from . import errors
+from .activities import router as activities_router
 from .auth import TokenAuth
+from .clubs import router as clubs_router
 from .elections import router as elections_router
+from .live import router as live_router
 from .lottery import router as lottery_router
 from .pagination import page_of
 from .points import router as points_router
@@ -168,6 +171,9 @@ api.add_router("", points_router)
 api.add_router("", lottery_router)
 api.add_router("", votes_router)
 api.add_router("", elections_router)
+api.add_router("", activities_router)
+api.add_router("", clubs_router)
+api.add_router("", live_router)
 
 
 def not_found_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:

@@ -48,6 +48,10 @@ INSTALLED_APPS = [
     "rewards",
     "votes",
     "elections",
+    "notifications",
+    "clubs",
+    "activities",
+    "live",
     "demo",
     "api",
     "ends.portal",
@@ -165,6 +169,7 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"  # uploads (poll photos, activity covers), re-encoded before they are stored
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ROSTER_MAX_BYTES = int(os.environ.get("UNIONHOME_ROSTER_MAX_BYTES", str(40 * 1024 * 1024)))

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.urls import include, path, re_path
+from django.views.static import serve
 
 from api.api import api, not_found_view
 
@@ -10,6 +11,9 @@ urlpatterns = [
     path("m/", include("ends.member.urls")),
     path("c/", include("ends.cadre.urls")),
     path("console/", include("ends.console.urls")),
+    # Uploads are images we re-encoded ourselves; one machine serves them itself (a CDN or the
+    # front proxy can take this path over in a larger deployment).
+    re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),
     path("", include("ends.portal.urls")),
 ]
 if settings.UNIONHOME_DEV_INBOX:

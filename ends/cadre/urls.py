@@ -17,4 +17,7 @@ urlpatterns = [
     path("grant/members/", points_views.grant_members, name="grant_members"),
     path("", include("ends.cadre.votes_urls")),
     path("", include("ends.cadre.elections_urls")),
+    path("", include("ends.cadre.activities_urls")),
+    path("", include("ends.cadre.clubs_urls")),
+    path("", include("ends.cadre.live_urls")),
 ]

@@ -48,4 +48,7 @@ urlpatterns = [
     path("mall/redemptions/<int:redemption_id>/cancel/", mall.redemption_cancel, name="redemption_cancel"),
     path("", include("ends.console.votes_urls")),
     path("", include("ends.console.elections_urls")),
+    path("", include("ends.console.activities_urls")),
+    path("", include("ends.console.clubs_urls")),
+    path("", include("ends.console.live_urls")),
 ]

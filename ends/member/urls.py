@@ -25,4 +25,7 @@ urlpatterns = [
     path("lotteries/<int:pk>/", lottery_views.lottery_detail, name="lottery"),
     path("", include("ends.member.votes_urls")),
     path("", include("ends.member.elections_urls")),
+    path("", include("ends.member.activities_urls")),
+    path("", include("ends.member.clubs_urls")),
+    path("", include("ends.member.live_urls")),
 ]

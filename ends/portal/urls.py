@@ -9,4 +9,7 @@ urlpatterns = [
     path("lotteries/<int:pk>/record.json", lottery_views.lottery_record_json, name="lottery_record"),
     path("", include("ends.portal.votes_urls")),
     path("", include("ends.portal.elections_urls")),
+    path("", include("ends.portal.activities_urls")),
+    path("", include("ends.portal.clubs_urls")),
+    path("", include("ends.portal.live_urls")),
 ]

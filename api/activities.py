@@ -1,0 +1,7 @@
+"""Activities (API.md "Activities": /activities)."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["activities"])

@@ -1,0 +1,5 @@
+"""The cadre end's clubs pages; included into the cadre namespace by urls.py."""
+
+from django.urls import path  # noqa: F401 - used once pages are added
+
+urlpatterns: list = []
