@@ -62,6 +62,11 @@ class Poll(models.Model):
     published_tally = models.JSONField(null=True, blank=True)
     chain_head = models.CharField(max_length=64, blank=True)
     chain_checkpoints = models.JSONField(default=list, blank=True)
+    chain_length = models.PositiveIntegerField(default=0)  # ballots in the chain, voided ones included
+    sealed_at = models.DateTimeField(null=True, blank=True)
+    # Taken by the one process that seals (a conditional UPDATE), so a rush of result readers right
+    # after close does not seal the same 1.6M ballots many times over; expires if that process dies.
+    seal_claimed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -97,14 +102,20 @@ class Option(models.Model):
 
 
 class OptionCount(models.Model):
+    """`votes`: ballots that chose the option. `ballots`: ballots counted once, on the row of their
+    lowest chosen option, so the sum over a poll's rows is its number of ballots even when a ballot
+    chooses several options (results' total_ballots, without a counter row every ballot shares)."""
+
     option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="counts")
     shard = models.PositiveSmallIntegerField()
     votes = models.IntegerField(default=0)
+    ballots = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["option", "shard"], name="option_count_shard_unique"),
             models.CheckConstraint(condition=Q(votes__gte=0), name="option_count_not_negative"),
+            models.CheckConstraint(condition=Q(ballots__gte=0), name="option_count_ballots_not_negative"),
         ]
 
 
@@ -120,7 +131,9 @@ class VoidBatch(models.Model):
 
 
 class Ballot(models.Model):
-    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots")
+    # No single-column indexes on poll and void: the composite indexes below start with poll, and
+    # nothing looks ballots up by void batch; every index is one more write on the voting hot path.
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots", db_index=False)
     voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     day = models.DateField()  # the voter's day (Asia/Shanghai); the poll's opening day when one in all
     n = models.PositiveSmallIntegerField(default=1)  # 1…ballots_per_day
@@ -132,7 +145,9 @@ class Ballot(models.Model):
     ip_prefix = models.CharField(max_length=64, blank=True)
     device = models.CharField(max_length=64, blank=True)
     new_account = models.BooleanField(default=False)  # the account was created after the poll opened
-    void = models.ForeignKey(VoidBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    void = models.ForeignKey(
+        VoidBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [
@@ -140,17 +155,24 @@ class Ballot(models.Model):
             models.CheckConstraint(condition=Q(n__gte=1), name="ballot_n_positive"),
         ]
         indexes = [
+            # The chain, recounts and the public receipts list read a poll's ballots in id order.
+            models.Index(fields=["poll", "id"], name="ballot_poll_id"),
             models.Index(fields=["poll", "created_at"], name="ballot_poll_time"),
             models.Index(fields=["poll", "ip_prefix"], name="ballot_poll_prefix"),
         ]
 
 
 class BallotBucket(models.Model):
-    """Ballots per option per 10 minutes, for the monitor chart (kept in the ballot's transaction)."""
+    """Ballots per option per 10 minutes, for the monitor chart (kept in the ballot's transaction).
+
+    `votes`: ballots in the bucket that chose the option. `ballots` and `new_accounts`: ballots
+    counted once, on the row of their lowest chosen option (as OptionCount.ballots), so a bucket's
+    rows sum to its number of ballots and of ballots from new accounts."""
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="+")
     option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="+")
     bucket = models.DateTimeField()
+    votes = models.IntegerField(default=0)
     ballots = models.IntegerField(default=0)
     new_accounts = models.IntegerField(default=0)
 
@@ -213,8 +235,10 @@ class RateCount(models.Model):
     """Fixed-window request counters shared by every server process (per account, address, device)."""
 
     key = models.CharField(max_length=120)
-    window = models.BigIntegerField()  # window start, seconds since the epoch
+    # Window start, seconds since the epoch. Not named `window`: that is a reserved word in
+    # PostgreSQL and SQLite, and the hot path writes this table in plain SQL.
+    window_start = models.BigIntegerField()
     hits = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["key", "window"], name="rate_count_unique")]
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="rate_count_unique")]

@@ -1,0 +1,363 @@
+"""Casting a ballot: the hot path of a vote rush, in plain SQL.
+
+One transaction, a handful of statements, no ORM query building (see points/services/ledger.py
+for why: under a rush the ORM's compilation cost more than the database's work):
+
+1. the poll, its org path, its option ids and the voter's account creation time, in one
+   statement (on PostgreSQL `FOR KEY SHARE` of the poll row, which closing and sealing wait on:
+   a ballot that saw the poll open is committed before the poll is sealed);
+2. `INSERT … ON CONFLICT (poll, voter, day, n) DO NOTHING` for n = 1…N: the unique constraint
+   decides who gets a slot, never a count-then-insert;
+3. +1 on the counter row of the voter's shard for each chosen option (one UPDATE);
+4. +1 on the option's 10-minute bucket for the monitor (one upsert);
+5. the rate counters (one upsert for the account, address and device keys), last because the
+   address row is shared by a whole workplace behind one NAT: it stays locked the shortest time.
+
+On SQLite the whole transaction holds the database's one writer lock (queued on a file lock, see
+core/sqlite), so the order matters only for PostgreSQL, where every transaction takes rows in the
+same order (ballot, counters by option id, buckets by option id, rate keys sorted) and none waits
+in a cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import ipaddress
+import time
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError, Forbidden, Invalid, NotFound, Throttled
+
+from ..models import COUNTER_SHARDS, Ballot, Eligibility
+from . import ratelimit
+from .errors import VoteErrors
+from .receipts import new_receipt
+
+BUCKET_SECONDS = 600
+MAX_OPTION_ID = 2**62
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PollRow:
+    """What casting needs to know about a poll, read in one statement."""
+
+    id: int
+    kind: str
+    max_choices: int
+    ballots_per_day: int | None
+    eligibility: str
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    block_new_accounts: bool
+    closed_at: dt.datetime | None
+    seal_claimed_at: dt.datetime | None
+    org_path: str
+    voter_joined: dt.datetime | None
+    option_ids: frozenset[int]
+
+
+_POLL_SQL = (
+    "SELECT p.id, p.kind, p.max_choices, p.ballots_per_day, p.eligibility, p.opens_at, p.closes_at,"
+    " p.block_new_accounts, p.closed_at, p.seal_claimed_at, o.path,"
+    " (SELECT u.date_joined FROM accounts_user u WHERE u.id = %s),"
+    " (SELECT {agg} FROM votes_option op WHERE op.poll_id = p.id)"
+    " FROM votes_poll p JOIN orgs_org o ON o.id = p.org_id WHERE p.id = %s{lock}"
+)
+_POLL_SQL_BY_VENDOR = {
+    "postgresql": _POLL_SQL.format(agg="string_agg(op.id::text, ',')", lock=" FOR KEY SHARE OF p"),
+    "sqlite": _POLL_SQL.format(agg="group_concat(op.id)", lock=""),
+}
+
+_INSERT_SQL = (
+    "INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix, device,"
+    " new_account) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id"
+)
+
+_RATE_SQL = (
+    "INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
+    " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits"
+)
+
+
+def aware(value):
+    """Plain SQL on SQLite hands back naive UTC datetimes or strings (the ORM would convert them)."""
+    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC)
+
+
+class _Db:
+    """Statements on the request's connection; prepared on PostgreSQL (planned once per connection,
+    see core/sql.py), through Django's cursor on SQLite."""
+
+    def __init__(self):
+        self.pg = connection.vendor == "postgresql"
+        if self.pg:
+            import psycopg
+
+            connection.ensure_connection()
+            self.cursor = psycopg.Cursor(connection.connection)
+        else:
+            self.cursor = connection.cursor()
+
+    def run(self, sql: str, params: list):
+        if self.pg:
+            self.cursor.execute(sql, params, prepare=True)
+        else:
+            self.cursor.execute(sql, params)
+        return self.cursor
+
+    def dt(self, value: dt.datetime):
+        return value if self.pg else connection.ops.adapt_datetimefield_value(value)
+
+    def date(self, value: dt.date):
+        return value if self.pg else connection.ops.adapt_datefield_value(value)
+
+    def close(self):
+        self.cursor.close()
+
+
+def load_poll(db: _Db, poll_id: int, voter_id: int) -> PollRow | None:
+    sql = _POLL_SQL_BY_VENDOR["postgresql" if db.pg else "sqlite"]
+    row = db.run(sql, [voter_id, poll_id]).fetchone()
+    if row is None:
+        return None
+    return PollRow(
+        id=row[0],
+        kind=row[1],
+        max_choices=row[2],
+        ballots_per_day=row[3],
+        eligibility=row[4],
+        opens_at=aware(row[5]),
+        closes_at=aware(row[6]),
+        block_new_accounts=bool(row[7]),
+        closed_at=aware(row[8]),
+        seal_claimed_at=aware(row[9]),
+        org_path=row[10],
+        voter_joined=aware(row[11]),
+        option_ids=frozenset(int(i) for i in (row[12] or "").split(",") if i),
+    )
+
+
+# --- checks (pure: also used by voter_state without writing anything) ----------------------------
+
+
+def clean_choices(option_ids: object) -> list[int]:
+    """Sorted option ids, or Invalid(invalid_choice): a non-empty list of distinct integers."""
+
+    def bad(message: str) -> Invalid:
+        return Invalid(VoteErrors.INVALID_CHOICE, message, fields={"option_ids": message})
+
+    if not isinstance(option_ids, list | tuple) or not option_ids:
+        raise bad(_("请至少选择一项"))
+    if any(isinstance(i, bool) or not isinstance(i, int) or not 0 < i < MAX_OPTION_ID for i in option_ids):
+        raise bad(_("选项编号无效"))
+    if len(set(option_ids)) != len(option_ids):
+        raise bad(_("同一选项不能重复选择"))
+    return sorted(option_ids)
+
+
+def state_error(poll, now: dt.datetime) -> DomainError | None:
+    """poll_not_open / poll_closed for a poll (a PollRow or a Poll), or None while open."""
+    if now < poll.opens_at:
+        return DomainError(VoteErrors.POLL_NOT_OPEN, _("投票尚未开始"))
+    if poll.closed_at is not None or poll.seal_claimed_at is not None or now >= poll.closes_at:
+        return DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
+    return None
+
+
+def eligibility_error(
+    poll_eligibility: str,
+    poll_org_path: str,
+    block_new_accounts: bool,
+    opens_at: dt.datetime,
+    standing,
+    joined: dt.datetime | None,
+) -> Forbidden | None:
+    if poll_eligibility != Eligibility.EVERYONE:
+        if not standing.certified or standing.org_path is None:
+            return Forbidden(VoteErrors.NOT_ELIGIBLE, _("该投票仅限本工会及下级工会的认证会员参加"))
+        if not standing.org_path.startswith(poll_org_path):
+            return Forbidden(VoteErrors.NOT_ELIGIBLE, _("您所在的工会不在本次投票范围内"))
+    if block_new_accounts and joined is not None and joined > opens_at:
+        return Forbidden(VoteErrors.NOT_ELIGIBLE, _("本次投票不接受投票开始后注册的账号"))
+    return None
+
+
+def choice_error(poll, choices: list[int], option_ids: frozenset[int]) -> Invalid | None:
+    if len(choices) > poll.max_choices:
+        message = _("最多可选%(n)s项") % {"n": poll.max_choices}
+        return Invalid(VoteErrors.INVALID_CHOICE, message, fields={"option_ids": message})
+    if not option_ids.issuperset(choices):
+        message = _("所选选项不属于本次投票")
+        return Invalid(VoteErrors.INVALID_CHOICE, message, fields={"option_ids": message})
+    return None
+
+
+def ballot_day(poll, now: dt.datetime) -> tuple[dt.date, int]:
+    """(day, slots): the voter's day in Asia/Shanghai with N slots, or the opening day with 1 slot."""
+    if poll.ballots_per_day:
+        return timezone.localdate(now), poll.ballots_per_day
+    return timezone.localdate(poll.opens_at), 1
+
+
+def clean_ip(ip: object) -> tuple[str | None, str]:
+    """(address, its network) — /24 for IPv4, /48 for IPv6 — or (None, "") when there is none."""
+    if not ip:
+        return None, ""
+    try:
+        addr = ipaddress.ip_address(str(ip).strip())
+    except ValueError:
+        return None, ""
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    bits = 24 if addr.version == 4 else 48
+    net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
+    return str(addr), str(net)
+
+
+def bucket_of(now: dt.datetime) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(now.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS, dt.UTC)
+
+
+# --- the hot path ---------------------------------------------------------------------------------
+
+
+def cast_ballot(user, poll_id: object, option_ids: object, *, ip: str | None = None, device: str = "") -> Ballot:
+    """Record one ballot, or raise: 404 unknown poll; 409 poll_not_open | poll_closed | already_voted |
+    daily_limit_reached; 403 not_eligible; 422 invalid_choice; 429 rate_limited (with Retry-After).
+
+    Exactly the allowed number of ballots per voter (one in all, or N a day) however many arrive
+    at once: the slot is a unique row. Attempts refused for being over the rule are still counted
+    by the rate limits (they are what a brushing script sends)."""
+    from members.services import standing_of
+
+    choices = clean_choices(option_ids)
+    try:
+        poll_id = int(poll_id)
+    except (TypeError, ValueError, OverflowError):
+        raise NotFound(_("未找到该投票")) from None
+    if not 0 < poll_id < 2**62:
+        raise NotFound(_("未找到该投票"))
+    now = timezone.now()
+    address, prefix = clean_ip(ip)
+    device = str(device or "")[:64]
+    standing = standing_of(user)
+    refused: DomainError | None = None
+    ballot: Ballot | None = None
+    try:
+        with transaction.atomic():
+            db = _Db()
+            try:
+                poll = load_poll(db, poll_id, user.pk)
+                if poll is None:
+                    raise NotFound(_("未找到该投票"))
+                error = (
+                    state_error(poll, now)
+                    or eligibility_error(
+                        poll.eligibility,
+                        poll.org_path,
+                        poll.block_new_accounts,
+                        poll.opens_at,
+                        standing,
+                        poll.voter_joined,
+                    )
+                    or choice_error(poll, choices, poll.option_ids)
+                )
+                if error is not None:
+                    raise error
+                new_account = poll.voter_joined is not None and poll.voter_joined > poll.opens_at
+                day, slots = ballot_day(poll, now)
+                receipt = new_receipt()
+                text = ",".join(map(str, choices))
+                at = db.dt(now)
+                ballot_id = n = None
+                for n in range(1, slots + 1):
+                    row = db.run(
+                        _INSERT_SQL,
+                        [poll.id, user.pk, db.date(day), n, text, receipt, at, address, prefix, device, new_account],
+                    ).fetchone()
+                    if row is not None:
+                        ballot_id = row[0]
+                        break
+                if ballot_id is not None:
+                    _count(db, poll.id, choices, user.pk % COUNTER_SHARDS, bucket_of(now), new_account)
+                    ballot = Ballot(
+                        id=ballot_id,
+                        poll_id=poll.id,
+                        voter=user,
+                        day=day,
+                        n=n,
+                        choices=text,
+                        receipt=receipt,
+                        created_at=now,
+                        ip=address,
+                        ip_prefix=prefix,
+                        device=device,
+                        new_account=new_account,
+                    )
+                    ballot._state.adding = False
+                elif poll.ballots_per_day:
+                    refused = DomainError(
+                        VoteErrors.DAILY_LIMIT_REACHED,
+                        _("今天的%(n)s票已经投完，明天再来") % {"n": poll.ballots_per_day},
+                    )
+                else:
+                    refused = DomainError(VoteErrors.ALREADY_VOTED, _("您已经投过票了"))
+                _rate_limit(db, user.pk, poll.id, address, device, time.time())
+            finally:
+                db.close()
+    except IntegrityError:
+        # Only a receipt collision gets here (1 in ~10^17 per pair); nothing was kept.
+        raise DomainError("receipt_collision", _("系统繁忙，请重试")) from None
+    if refused is not None:
+        raise refused
+    return ballot
+
+
+def _count(db: _Db, poll_id: int, choices: list[int], shard: int, bucket: dt.datetime, new_account: bool) -> None:
+    """The ballot's votes into its shard's counter rows and the options' 10-minute buckets.
+
+    `ballots` and `new_accounts` are counted once per ballot, on its lowest option (choices are sorted)."""
+    first = choices[0]
+    marks = ", ".join(["%s"] * len(choices))
+    db.run(
+        "UPDATE votes_optioncount SET votes = votes + 1, ballots = ballots + (CASE WHEN option_id = %s THEN 1 ELSE 0 END)"
+        f" WHERE shard = %s AND option_id IN ({marks})",
+        [first, shard, *choices],
+    )
+    at = db.dt(bucket)
+    params: list = []
+    for option_id in choices:
+        lead = option_id == first
+        params += [poll_id, option_id, at, 1, int(lead), int(lead and new_account)]
+    db.run(
+        "INSERT INTO votes_ballotbucket (poll_id, option_id, bucket, votes, ballots, new_accounts) VALUES "
+        + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(choices))
+        + " ON CONFLICT (poll_id, option_id, bucket) DO UPDATE SET votes = votes_ballotbucket.votes + excluded.votes,"
+        " ballots = votes_ballotbucket.ballots + excluded.ballots,"
+        " new_accounts = votes_ballotbucket.new_accounts + excluded.new_accounts",
+        params,
+    )
+
+
+def _rate_limit(db: _Db, user_id: int, poll_id: int, ip: str | None, device: str, now: float) -> None:
+    keys = ratelimit.keys_for(user_id, poll_id, ip, device, now)
+    params: list = []
+    for key, start, _lim, _win in keys:
+        params += [key, start]
+    rows = db.run(_RATE_SQL.format(rows=", ".join(["(%s, %s, 1)"] * len(keys))), params).fetchall()
+    hits = dict(rows)
+    wait = 0
+    for key, start, lim, win in keys:
+        if hits.get(key, 0) > lim:
+            wait = max(wait, int(start + win - now) + 1)
+    if wait:
+        raise Throttled(VoteErrors.RATE_LIMITED, _("操作过于频繁，请稍后再试"), retry_after=wait)

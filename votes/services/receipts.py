@@ -1,0 +1,22 @@
+"""Ballot receipts: what they look like and how a typed one is read back."""
+
+from __future__ import annotations
+
+import secrets
+
+# No 0/O, 1/I/L: read aloud over a phone or copied from a screen without mix-ups.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+LENGTH = 12  # 31^12 ≈ 7.9e17: unguessable, and a collision is a one-in-10^11 event even at 10M ballots
+
+
+def new_receipt() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def normalize(code: object) -> str:
+    """What a person typed, as stored: upper case, without spaces and dashes (shown as XXXX-XXXX-XXXX)."""
+    return "".join(ch for ch in str(code or "").upper() if ch not in " -\t")[:32]
+
+
+def display(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
