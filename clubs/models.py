@@ -42,7 +42,11 @@ class Club(models.Model):
             models.UniqueConstraint(
                 fields=["org", "name"], condition=~Q(status="rejected"), name="club_name_unique_in_org"
             ),
+            # Joins and leaves move the count with conditional UPDATEs; this backs them up by name
+            # on every backend (PositiveIntegerField's implicit check is unnamed and vendor-specific).
+            models.CheckConstraint(condition=Q(members_count__gte=0), name="club_members_count_not_negative"),
         ]
+        indexes = [models.Index(fields=["status", "org"], name="club_status_org")]
 
     def __str__(self) -> str:
         return self.name
@@ -66,7 +70,12 @@ class ClubMembership(models.Model):
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["club", "user"], name="club_membership_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["club", "user"], name="club_membership_once"),
+            # A club admin is always an active member (a pending request can't carry admin rights).
+            models.CheckConstraint(condition=Q(role="member") | Q(status="active"), name="club_admin_is_active"),
+        ]
+        indexes = [models.Index(fields=["club", "status", "role"], name="club_membership_by_status")]
 
 
 class ClubPost(models.Model):

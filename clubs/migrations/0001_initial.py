@@ -69,4 +69,20 @@ class Migration(migrations.Migration):
             model_name='clubmembership',
             constraint=models.UniqueConstraint(fields=('club', 'user'), name='club_membership_once'),
         ),
+        migrations.AddIndex(
+            model_name='club',
+            index=models.Index(fields=['status', 'org'], name='club_status_org'),
+        ),
+        migrations.AddIndex(
+            model_name='clubmembership',
+            index=models.Index(fields=['club', 'status', 'role'], name='club_membership_by_status'),
+        ),
+        migrations.AddConstraint(
+            model_name='club',
+            constraint=models.CheckConstraint(condition=models.Q(('members_count__gte', 0)), name='club_members_count_not_negative'),
+        ),
+        migrations.AddConstraint(
+            model_name='clubmembership',
+            constraint=models.CheckConstraint(condition=models.Q(('role', 'member'), ('status', 'active'), _connector='OR'), name='club_admin_is_active'),
+        ),
     ]
