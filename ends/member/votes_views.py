@@ -8,7 +8,6 @@ choices).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 import segno
@@ -22,6 +21,7 @@ from core.audit import client_ip
 from core.errors import DomainError, NotFound
 from votes.models import Ballot, Option, Poll
 from votes.services import polls as polls_svc
+from votes.services import ratelimit, receipts
 
 from .web import error_context
 
@@ -81,10 +81,11 @@ def _poll_or_404(user, pk: int) -> Poll:
 
 
 def _device(request) -> str:
-    """A per-browser hash for the anti-brushing monitor: of the long-lived random cookie set when the
-    poll page was shown, or of the browser's user agent when the cookie is missing (never the raw value)."""
-    raw = request.COOKIES.get(DEVICE_COOKIE, "")[:64] or "ua:" + request.META.get("HTTP_USER_AGENT", "")[:300]
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    """The device hash the monitor groups by, made the way the API makes it (votes.services.ratelimit):
+    from the long-lived random cookie set when the poll page was shown, else from user agent + address."""
+    return ratelimit.device_hash(
+        request.COOKIES.get(DEVICE_COOKIE, "")[:64], request.META.get("HTTP_USER_AGENT", ""), client_ip(request)
+    )
 
 
 def _with_device_cookie(request, response):
@@ -178,7 +179,11 @@ def poll_receipt(request, pk: int):
     ballots.sort(key=lambda b: (b.created_at, b.pk), reverse=True)
     by_id = {o.pk: o for o in poll.options.all()}
     mine = [
-        {"ballot": b, "choices": [by_id[int(i)] for i in b.choices.split(",") if i.isdigit() and int(i) in by_id]}
+        {
+            "ballot": b,
+            "code": receipts.display(b.receipt),
+            "choices": [by_id[int(i)] for i in b.choices.split(",") if i.isdigit() and int(i) in by_id],
+        }
         for b in ballots
     ]
     ctx = {

@@ -19,23 +19,27 @@ from django.utils import timezone
 from ends.member.votes_views import photo_response, result_rows
 from votes.models import Award, Poll
 from votes.services import polls as polls_svc
+from votes.services import receipts
 
 RECEIPTS_PER_PAGE = 100
 POLLS_PER_PAGE = 20
 RECOUNT_CACHE_SECONDS = 60
 
 
-def _public_polls():
-    """Closed polls, and open ones whose results are live."""
+def _closed_polls():
+    """Polls past their close (closing early sets closed_at): the ones whose results are public."""
     now = timezone.now()
-    return Poll.objects.filter(
-        Q(closed_at__isnull=False) | Q(closes_at__lte=now) | Q(results="live", opens_at__lte=now)
-    ).select_related("org")
+    return Poll.objects.filter(Q(closed_at__isnull=False) | Q(closes_at__lte=now)).select_related("org")
 
 
-def _poll(pk: int, *, closed: bool = False) -> Poll:
-    poll = _public_polls().filter(pk=pk).first()
-    if poll is None:
+def _poll(request, pk: int, *, closed: bool = False) -> Poll:
+    """The poll if its results show to this visitor (polls.can_see_results: closed ones to everyone,
+    live ones to the signed-in people eligible to vote), else 404."""
+    try:
+        poll = Poll.objects.select_related("org").defer("chain_checkpoints").get(pk=pk)
+    except Poll.DoesNotExist:
+        raise Http404 from None
+    if not polls_svc.can_see_results(request.user, poll):
         raise Http404
     if closed and polls_svc.status_of(poll) != "closed":
         raise Http404
@@ -43,14 +47,15 @@ def _poll(pk: int, *, closed: bool = False) -> Poll:
 
 
 def poll_index(request):
-    page = Paginator(_public_polls().order_by("-closes_at", "-id"), POLLS_PER_PAGE).get_page(request.GET.get("page"))
-    now = timezone.now()
-    rows = [{"poll": p, "status": polls_svc.status_of(p, now)} for p in page.object_list]
+    """Closed polls, newest first."""
+    polls = _closed_polls().defer("chain_checkpoints").order_by("-closes_at", "-id")
+    page = Paginator(polls, POLLS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"poll": p, "status": "closed"} for p in page.object_list]
     return render(request, "portal/poll_index.html", {"page": page, "rows": rows})
 
 
 def poll_results(request, pk: int):
-    poll = _poll(pk)
+    poll = _poll(request, pk)
     status = polls_svc.status_of(poll)
     tally = polls_svc.results(poll)
     options = list(poll.options.all())
@@ -69,7 +74,7 @@ def poll_results(request, pk: int):
 
 
 def poll_receipts(request, pk: int):
-    poll = _poll(pk, closed=True)
+    poll = _poll(request, pk, closed=True)
     q = (request.GET.get("q") or "").strip()[:40]
     found = searched = None
     if q:
@@ -102,11 +107,18 @@ def _receipt_row(item: dict, titles: dict[int, str]) -> dict:
     ids = item.get("choices") or []
     if isinstance(ids, str):
         ids = [int(i) for i in ids.split(",") if i.isdigit()]
-    return {**item, "titles": [titles.get(int(i), f"#{i}") for i in ids]}
+    return {
+        **item,
+        "display": receipts.display(item.get("receipt", "")),
+        "titles": [titles.get(int(i), f"#{i}") for i in ids],
+    }
 
 
 def poll_recount(request, pk: int):
-    poll = _poll(pk, closed=True)
+    poll = _poll(request, pk, closed=True)
+    if not poll.chain_head:
+        polls_svc.seal(poll)  # closed by time and nobody read it since: seal it now, as any read after close does
+    poll.refresh_from_db()  # the checkpoints, deferred above, are what a recount compares
     key = f"votes:recount:{poll.pk}:{poll.chain_head}"
     rc = cache.get(key)
     if rc is None:
@@ -132,7 +144,7 @@ def poll_recount(request, pk: int):
 
 def poll_record_json(request, pk: int):
     """Everything needed to recount by hand: options, the published tally, the chain and every receipt."""
-    poll = _poll(pk, closed=True)
+    poll = _poll(request, pk, closed=True)
     record = polls_svc.public_record(poll)
     resp = HttpResponse(
         json.dumps(record, ensure_ascii=False, indent=1), content_type="application/json; charset=utf-8"
@@ -143,7 +155,7 @@ def poll_record_json(request, pk: int):
 
 
 def poll_photo(request, pk: int, option_id: int):
-    poll = _poll(pk)
+    poll = _poll(request, pk)
     option = poll.options.filter(pk=option_id).first()
     if option is None:
         raise Http404
