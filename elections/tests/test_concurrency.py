@@ -104,9 +104,7 @@ def test_200_voters_at_once_are_all_counted_exactly(district, live_server):
     assert resp[0] == 200, resp
     result = resp[1]
     assert (result["eligible"], result["voted"], result["valid"]) == (200, 200, 200)
-    expected = {
-        cid: Counter(marks[str(cid)] for marks in plan.values()) for cid in (a, b, c)
-    }
+    expected = {cid: Counter(marks[str(cid)] for marks in plan.values()) for cid in (a, b, c)}
     for cand in result["candidates"]:
         exp = expected[cand["id"]]
         assert (cand["for"], cand["against"], cand["abstain"]) == (exp["for"], exp["against"], exp["abstain"])

@@ -1,5 +1,10 @@
 """The member end's elections pages; included into the member namespace by urls.py."""
 
-from django.urls import path  # noqa: F401 - used once pages are added
+from django.urls import path
 
-urlpatterns: list = []
+from . import elections_views
+
+urlpatterns: list = [
+    path("elections/", elections_views.election_list, name="elections"),
+    path("elections/<int:pk>/", elections_views.election_detail, name="election"),
+]

@@ -1,0 +1,107 @@
+"""Public election pages (/elections/<id>/): after close, the result, every receipt, the anonymous
+ballots with the hash chain, a live recount, and the record as JSON for anyone to re-verify.
+
+No sign-in: the record names no voter (receipts and random ballot ids only). Before close the
+page says when the record will appear, with the turnout count and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from core.errors import NotFound
+from elections.models import ElectionStatus
+from elections.services import elections as svc
+from elections.services import record as records
+
+PER_PAGE = 300
+
+
+def _election(pk: int):
+    try:
+        return svc.close_if_due(svc.get_election(pk))
+    except NotFound:
+        raise Http404 from None
+
+
+def _names(election) -> dict[int, str]:
+    return {c.pk: c.name for c in svc.candidates_of(election)}
+
+
+def election_public(request, pk: int):
+    election = _election(pk)
+    ctx: dict = {"election": election, "candidates": svc.candidates_of(election)}
+    if election.status != ElectionStatus.CLOSED:
+        ctx["voted"] = svc.turnout(election)
+        return render(request, "portal/election_pending.html", ctx)
+    record = records.public_record(election)
+    names = _names(election)
+    order = [c["id"] for c in record["candidates"]]
+    ballots = Paginator(record["ballots"], PER_PAGE).get_page(request.GET.get("bp"))
+    receipts = Paginator(record["receipts"], PER_PAGE).get_page(request.GET.get("rp"))
+    ctx.update(
+        {
+            "record": record,
+            "result": record["result"],
+            "rows": [
+                {
+                    **c,
+                    "name": names.get(c["id"], "?"),
+                    "runoff": c["id"] in set(record["result"]["runoff_candidate_ids"]),
+                }
+                for c in record["result"]["candidates"]
+            ],
+            "order": [(cid, names.get(cid, "?")) for cid in order],
+            "ballots": ballots,
+            "ballot_rows": [{"b": b, "marks": [b["marks"].get(str(cid), "abstain") for cid in order]} for b in ballots],
+            "receipts": receipts,
+            "lookup": (request.GET.get("receipt") or "").strip().upper(),
+        }
+    )
+    if ctx["lookup"]:
+        ctx["lookup_found"] = ctx["lookup"] in set(record["receipts"])
+    return render(request, "portal/election_public.html", ctx)
+
+
+def election_recount(request, pk: int):
+    """Recount now, from the stored ballots, and say whether it matches the published result."""
+    election = _election(pk)
+    if election.status != ElectionStatus.CLOSED:
+        return render(
+            request,
+            "portal/election_pending.html",
+            {"election": election, "candidates": svc.candidates_of(election), "voted": svc.turnout(election)},
+        )
+    r = records.recount(election)
+    names = _names(election)
+    published = {c["id"]: c for c in r.published.get("candidates", [])}
+    rows = []
+    for c in r.recomputed["candidates"]:
+        p = published.get(c["id"], {})
+        rows.append(
+            {
+                "name": names.get(c["id"], "?"),
+                "new": c,
+                "pub": p,
+                "same": all(c.get(k) == p.get(k) for k in ("for", "against", "abstain", "elected")),
+            }
+        )
+    return render(request, "portal/election_recount.html", {"election": election, "r": r, "rows": rows})
+
+
+def election_record_json(request, pk: int):
+    """The record as a download: `manage.py recount_election --json FILE` checks it offline."""
+    election = _election(pk)
+    if election.status != ElectionStatus.CLOSED:
+        raise Http404
+    record = records.public_record(election)
+    resp = HttpResponse(
+        json.dumps(record, ensure_ascii=False, indent=1), content_type="application/json; charset=utf-8"
+    )
+    resp["Content-Disposition"] = f'attachment; filename="election-{pk}-record.json"'
+    resp["Access-Control-Allow-Origin"] = "*"
+    return resp
