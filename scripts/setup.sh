@@ -38,6 +38,19 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Chinese glyphs for PDF reports (election results via fpdf2): Debian's fonts-noto-cjk, or UNIONHOME_CJK_FONT.
+if [ -z "${UNIONHOME_CJK_FONT:-}" ] && ! ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; then
+    echo "== CJK font for PDF reports (fonts-noto-cjk)"
+    { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null 2>&1 \
+      || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }; } \
+      || echo "warning: fonts-noto-cjk not installed; PDF reports need a CJK font (or set UNIONHOME_CJK_FONT)" >&2
+  else
+    echo "warning: no CJK font; install fonts-noto-cjk or set UNIONHOME_CJK_FONT for PDF reports" >&2
+  fi
+fi
+
 # Front-end assets come from the npm registry and are served by the app (no CDN at run time).
 if [ ! -f static/vendor/.stamp ] || [ assets/package.json -nt static/vendor/.stamp ]; then
   command -v npm >/dev/null 2>&1 || { echo "npm is needed for front-end assets: apt-get install -y nodejs npm" >&2; exit 1; }

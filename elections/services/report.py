@@ -217,9 +217,10 @@ def results_pdf(election: Election) -> bytes:
     pdf.set_font("cjk", "", 9.5)
     verify = [
         _("无记名投票：选票与投票人分开保存，选票不含投票人信息。"),
-        _("选票哈希链链头（%(algo)s）：%(head)s") % {"algo": result.get("algorithm", ""), "head": election.chain_head},
-        _("回执清单摘要：%(d)s（共 %(n)s 张回执）")
-        % {"d": result.get("receipts_digest", ""), "n": result.get("receipts", result["voted"])},
+        _("选票哈希链链头（%(algo)s）：") % {"algo": result.get("algorithm", "")},
+        "    " + election.chain_head,
+        _("回执清单摘要（共 %(n)s 张回执）：") % {"n": result.get("receipts", result["voted"])},
+        "    " + result.get("receipts_digest", ""),
         _("公开记录与重新计票：/elections/%(id)s/ · 命令 python manage.py recount_election %(id)s")
         % {"id": election.pk},
     ]
