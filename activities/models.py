@@ -9,6 +9,8 @@ The waitlist is ordered by sign-up id (first come, first served); a cancellation
 first waitlisted person in the same transaction.
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -17,6 +19,11 @@ from django.utils.translation import gettext_lazy as _
 from clubs.models import Club
 from orgs.models import Org
 from points.models import Movement
+
+
+def new_checkin_secret() -> str:
+    """A fresh key for an activity's rotating check-in codes (an empty key would make them guessable)."""
+    return secrets.token_hex(32)
 
 
 class Category(models.TextChoices):
@@ -73,7 +80,7 @@ class Activity(models.Model):
     confirmed_count = models.PositiveIntegerField(default=0)
     waitlist_count = models.PositiveIntegerField(default=0)
     checked_in_count = models.PositiveIntegerField(default=0)
-    checkin_secret = models.CharField(max_length=64)  # signs the rotating check-in QR codes
+    checkin_secret = models.CharField(max_length=64, default=new_checkin_secret)  # signs the rotating check-in QR codes
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -93,10 +100,17 @@ class Activity(models.Model):
                 condition=Q(eligibility="club", club__isnull=False) | ~Q(eligibility="club"),
                 name="activity_club_eligibility_has_club",
             ),
+            # An activity saved without a key (a bulk insert, a fixture) would take check-in codes
+            # anyone can compute; the default fills it, this refuses an explicit empty one.
+            models.CheckConstraint(condition=~Q(checkin_secret=""), name="activity_has_checkin_secret"),
         ]
         indexes = [
             models.Index(fields=["status", "starts_at"], name="activity_status_start"),
             models.Index(fields=["org", "status", "starts_at"], name="activity_org_status_start"),
+            # The member's list: open (not yet ended) activities of the orgs above them, and those
+            # open to everyone, each a range scan on (…, status, ends_at) however many have ended.
+            models.Index(fields=["org", "status", "ends_at"], name="activity_org_open"),
+            models.Index(fields=["eligibility", "status", "ends_at"], name="activity_elig_open"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,41 @@
+"""The stable error codes of activities (API.md "Activities"), one place for all of them."""
+
+
+class ActivityErrors:
+    # 409: the state of things refuses it
+    ALREADY_SIGNED_UP = "already_signed_up"
+    FULL = "full"
+    SIGNUP_CLOSED = "signup_closed"
+    SIGNUP_NOT_OPEN = "signup_not_open"
+    CANCEL_CLOSED = "cancel_closed"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    INSUFFICIENT_BUDGET = "insufficient_budget"
+    ALREADY_STARTED = "already_started"
+    ALREADY_CANCELLED = "already_cancelled"
+    NOT_PROPOSED = "not_proposed"
+    NOT_PUBLISHED = "not_published"
+    CHECKIN_NOT_OPEN = "checkin_not_open"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    LOCKED_AFTER_SIGNUPS = "locked_after_signups"
+    # 403
+    NOT_ELIGIBLE = "not_eligible"
+    NOT_CONFIRMED = "not_confirmed"
+    NOT_ALLOWED = "not_allowed"
+    # 404
+    NOT_SIGNED_UP = "not_signed_up"
+    # 422
+    INVALID = "invalid"
+    INVALID_CAPACITY = "invalid_capacity"
+    ENDS_BEFORE_START = "ends_before_start"
+    STARTS_IN_PAST = "starts_in_past"
+    INVALID_SIGNUP_WINDOW = "invalid_signup_window"
+    ANSWERS_REQUIRED = "answers_required"
+    INVALID_ANSWERS = "invalid_answers"
+    REASON_REQUIRED = "reason_required"
+    CODE_EXPIRED = "code_expired"
+    CODE_INVALID = "code_invalid"
+    CARD_EXPIRED = "card_expired"
+    CARD_INVALID = "card_invalid"
+    INVALID_IMAGE = "invalid_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    UNSUPPORTED_IMAGE_TYPE = "unsupported_image_type"
