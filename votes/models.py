@@ -67,6 +67,8 @@ class Poll(models.Model):
     # Taken by the one process that seals (a conditional UPDATE), so a rush of result readers right
     # after close does not seal the same 1.6M ballots many times over; expires if that process dies.
     seal_claimed_at = models.DateTimeField(null=True, blank=True)
+    # The monitor's cluster counts (ClusterCount) hold every ballot created before this time.
+    rollup_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -158,7 +160,9 @@ class Ballot(models.Model):
             # The chain, recounts and the public receipts list read a poll's ballots in id order.
             models.Index(fields=["poll", "id"], name="ballot_poll_id"),
             models.Index(fields=["poll", "created_at"], name="ballot_poll_time"),
-            models.Index(fields=["poll", "ip_prefix"], name="ballot_poll_prefix"),
+            # The monitor: distinct voters behind a network or a device, from the index alone.
+            models.Index(fields=["poll", "ip_prefix", "voter"], name="ballot_poll_prefix"),
+            models.Index(fields=["poll", "device", "voter"], name="ballot_poll_device"),
         ]
 
 
@@ -178,6 +182,30 @@ class BallotBucket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["poll", "option", "bucket"], name="ballot_bucket_unique")]
+
+
+class ClusterKind(models.TextChoices):
+    PREFIX = "prefix", _("网段")
+    DEVICE = "device", _("设备")
+
+
+class ClusterCount(models.Model):
+    """Ballots per network (/24, /48) or device of a poll, for the monitor's top lists.
+
+    Rolled up from the ballots after the fact (votes.services.monitor.rollup: the monitor and the
+    `close_polls` command), never on the voting hot path, where a row per workplace NAT would be a
+    row every voter behind it waits on. `voided` is kept current by void_ballots."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=ClusterKind.choices)
+    value = models.CharField(max_length=64)
+    ballots = models.IntegerField(default=0)
+    new_accounts = models.IntegerField(default=0)
+    voided = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["poll", "kind", "value"], name="cluster_count_unique")]
+        indexes = [models.Index(fields=["poll", "kind", "-ballots"], name="cluster_count_top")]
 
 
 class Judge(models.Model):

@@ -246,7 +246,6 @@ def cast_ballot(user, poll_id: object, option_ids: object, *, ip: str | None = N
         raise NotFound(_("未找到该投票")) from None
     if not 0 < poll_id < 2**62:
         raise NotFound(_("未找到该投票"))
-    now = timezone.now()
     address, prefix = clean_ip(ip)
     device = str(device or "")[:64]
     standing = standing_of(user)
@@ -259,6 +258,10 @@ def cast_ballot(user, poll_id: object, option_ids: object, *, ip: str | None = N
                 poll = load_poll(db, poll_id, user.pk)
                 if poll is None:
                     raise NotFound(_("未找到该投票"))
+                # The time is taken here, inside the transaction and after any wait for the writer lock
+                # (SQLite) or the poll row (PostgreSQL): a ballot's created_at is within milliseconds
+                # of its insert, which the monitor's roll-up and the seal rely on.
+                now = timezone.now()
                 error = (
                     state_error(poll, now)
                     or eligibility_error(

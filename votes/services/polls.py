@@ -50,7 +50,9 @@ __all__ = [
     "public_record",
     "receipts_page",
     "recount",
+    "require_closed",
     "results",
+    "results_for",
     "seal",
     "seal_due_polls",
     "set_option_photo",
@@ -133,7 +135,7 @@ def _clean_tiers(tiers: object, errors: dict) -> list[dict]:
     return out
 
 
-def _require_admin(actor, org: Org, message: str) -> None:
+def require_admin(actor, org: Org, message: str) -> None:
     if not scoping.covers(actor, org):
         raise NotFound(_("未找到该投票"))
     if not scoping.covers(actor, org, admin=True):
@@ -235,7 +237,7 @@ def set_option_photo(actor, option: Option, uploaded_file, *, ip: str | None = N
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     poll = Poll.objects.select_related("org").defer("chain_checkpoints").get(pk=option.poll_id)
-    _require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以设置候选照片"))
+    require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以设置候选照片"))
 
     def bad(message: str) -> Invalid:
         return Invalid("invalid_photo", message, fields={"photo": message})
@@ -430,7 +432,7 @@ def voter_state(user, poll: Poll) -> dict:
 
 def close_poll(actor, poll: Poll, *, ip: str | None = None) -> Poll:
     """Close now (an early close is recorded as such), then seal: the published tally and chain."""
-    _require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以结束投票"))
+    require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以结束投票"))
     now = timezone.now()
     with transaction.atomic():
         # Waits for ballots in flight (they hold the poll row FOR KEY SHARE on PostgreSQL).
@@ -451,7 +453,8 @@ def close_poll(actor, poll: Poll, *, ip: str | None = None) -> Poll:
 # --- the public record after close ---------------------------------------------------------------
 
 
-def _require_closed(poll: Poll) -> Poll:
+def require_closed(poll: Poll) -> Poll:
+    """The poll, sealed (now, if nobody has yet); 409 not_closed while it is open."""
     if not is_closed(poll):
         raise DomainError(VoteErrors.NOT_CLOSED, _("投票结束后公布投票凭证"))
     return ensure_sealed(poll)
@@ -470,7 +473,7 @@ def _receipt_item(ballot_id: int, receipt: str, choices: str, void_id, created_a
 def receipts_page(poll: Poll, page: int = 1, page_size: int = 100) -> dict:
     """{"items": [{"id", "receipt", "choices", "voided", "created_at"}], "count"}: every ballot in id
     order, voided ones marked (polls are open ballots; voters are not named). After close only."""
-    poll = _require_closed(poll)
+    poll = require_closed(poll)
     size = min(max(1, int(page_size)), 200)
     page = min(max(1, int(page)), 10**9)
     start = (page - 1) * size
@@ -499,9 +502,9 @@ def find_receipt(poll: Poll, code: object) -> dict | None:
 def public_record(poll: Poll) -> dict:
     """Everything needed to recount by hand after close: options, published tally, chain, voids and
     every ballot as its chain line's fields. (Large polls: tens of MB; the portal serves it.)"""
-    from .tally import ALGORITHM, genesis, stream, timestamp
+    from .tally import ALGORITHM, genesis, stream
 
-    poll = _require_closed(poll)
+    poll = require_closed(poll)
     return {
         "poll": {
             "id": poll.pk,
@@ -530,7 +533,7 @@ def public_record(poll: Poll) -> dict:
             for v in poll.void_batches.order_by("id")
         ],
         "ballots": [
-            [bid, receipt, [int(c) for c in choices.split(",") if c], timestamp(created_at), void_id]
-            for bid, receipt, choices, created_at, void_id in stream(poll.pk)
+            [bid, receipt, [int(c) for c in choices.split(",") if c], stamp, void_id]
+            for bid, receipt, choices, stamp, void_id in stream(poll.pk)
         ],
     }
