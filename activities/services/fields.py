@@ -236,7 +236,7 @@ def clean(data: dict, *, current=None, now: dt.datetime | None = None, creating:
             closes = starts
         cancel_until = value("cancel_until")
         if cancel_until is None or (creating and "cancel_until" not in out):
-            cancel_until = closes
+            cancel_until = min(closes, starts)
         if opens >= starts:
             errors.add("signup_opens_at", ActivityErrors.INVALID_SIGNUP_WINDOW, _("报名开始时间应早于活动开始时间"))
         elif closes <= opens:
@@ -250,7 +250,7 @@ def clean(data: dict, *, current=None, now: dt.datetime | None = None, creating:
         if creating or "signup_closes_at" in out:
             out["signup_closes_at"] = closes
         if creating or "cancel_until" in out:
-            out["cancel_until"] = min(cancel_until, starts)
+            out["cancel_until"] = cancel_until
     errors.raise_if_any()
     return out
 
