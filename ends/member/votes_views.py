@@ -137,6 +137,7 @@ def _detail_ctx(request, poll: Poll, *, chosen: list[str] | None = None) -> dict
     return {
         "poll": poll,
         "status": polls_svc.status_of(poll),
+        "last_receipt": receipts.display(state["last_receipt"]) if state.get("last_receipt") else "",
         "rows": rows,
         "show_results": visible,
         "total_ballots": sum(r["votes"] for r in rows) if visible else None,

@@ -8,7 +8,6 @@ service, and show its answer beside the field it names.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 
 from django.db import transaction
@@ -26,7 +25,7 @@ from ends.member.votes_views import photo_response, result_rows
 from members.models import Member
 from orgs import scoping
 from orgs.models import CadreRole
-from votes.models import Ballot, Eligibility, Poll, PollKind, ResultsVisibility, VoidBatch
+from votes.models import Ballot, Eligibility, Poll, PollKind, ResultsVisibility
 from votes.services import contest as contest_svc
 from votes.services import monitor as monitor_svc
 from votes.services import polls as polls_svc
@@ -106,6 +105,19 @@ def _tiers_from(text: str) -> list[dict]:
             raise Invalid("invalid_prize_tiers", msg, fields={"prize_tiers": msg})
         out.append({"name": parts[0], "count": int(parts[1])})
     return out
+
+
+def _folded(e: DomainError) -> dict[str, str]:
+    """The service's errors for one form: a list item's field ("options.3.title") is shown beside
+    the textarea it came from, as “第 4 行：…”."""
+    errors = error_dict(e)
+    for key, message in e.fields.items():
+        head, _dot, rest = key.partition(".")
+        if rest and head in ("options", "criteria", "prize_tiers"):
+            index = rest.split(".")[0]
+            line = _("第 %(n)s 行：%(msg)s") % {"n": int(index) + 1, "msg": message} if index.isdigit() else message
+            errors[head] = f"{errors[head]}；{line}" if head in errors else line
+    return errors
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -209,7 +221,7 @@ def _new_page(request, org, *, values=None, errors=None, judges=None, status=200
 @cadre_required
 def poll_new(request):
     """GET: the form; POST: create the poll (and a contest's criteria and judges) in one transaction."""
-    org = current_org(request, admin=True) if request.method == "POST" else current_org(request)
+    org = current_org(request)  # in scope, else 404; whether the cadre may create here is create_poll's rule
     if request.method != "POST":
         return _new_page(request, org)
     v = request.POST
@@ -247,7 +259,7 @@ def poll_new(request):
     except DomainError as e:
         if isinstance(e, NotFound):
             raise
-        return _new_page(request, org, values=v, errors=error_dict(e), judges=_people(judge_ids), status=e.status)
+        return _new_page(request, org, values=v, errors=_folded(e), judges=_people(judge_ids), status=e.status)
     return redirect(reverse("console:poll", args=[poll.pk]) + "?done=created")
 
 
@@ -370,11 +382,16 @@ def option_photo(request, pk: int, option_id: int):
 def contest_criteria(request, pk: int):
     poll = _poll_for_cadre(request.user, pk)
     try:
-        contest_svc.set_criteria(request.user, poll, _criteria_from(request.POST.get("criteria", "")))
+        items = _criteria_from(request.POST.get("criteria", ""))
+        existing = dict(poll.criteria.values_list("name", "pk"))
+        for item in items:  # a criterion kept by name keeps its id, and so the scores already given
+            if item["name"] in existing:
+                item["id"] = existing[item["name"]]
+        contest_svc.set_criteria(request.user, poll, items)
     except DomainError as e:
         if isinstance(e, NotFound):
             raise
-        return _detail_page(request, poll, errors=error_dict(e), form="criteria", values=request.POST, status=e.status)
+        return _detail_page(request, poll, errors=_folded(e), form="criteria", values=request.POST, status=e.status)
     return redirect(reverse("console:poll", args=[poll.pk]) + "?done=criteria#contest")
 
 
@@ -415,9 +432,38 @@ def _void_criteria(v) -> dict:
 def _monitor_page(request, poll, *, errors=None, values=None, preview=None, status=200):
     hours = _hours(request)
     data = monitor_svc.monitor(poll, hours=hours)
-    options = list(poll.options.all())
-    chart = _chart(data, options)
-    batches = list(VoidBatch.objects.filter(poll=poll).select_related("actor").order_by("-created_at", "-id")[:50])
+    titles = {o.pk: o.title for o in poll.options.all()}
+    series = data["series"]
+    labels = [timezone.localtime(dt.datetime.fromisoformat(b)).strftime("%m-%d %H:%M") for b in series["buckets"]]
+    bursts = []
+    for b in data["bursts"]:
+        start = dt.datetime.fromisoformat(b["bucket"])
+        end = start + dt.timedelta(minutes=10)
+        label = timezone.localtime(start).strftime("%m-%d %H:%M")
+        bursts.append(
+            {
+                **b,
+                "start": start,
+                "end": end,
+                "label": label,
+                "option": titles.get(b["top_option_id"], ""),
+                "start_input": _local_input(start),
+                "end_input": _local_input(end),
+            }
+        )
+    chart = {
+        "x": labels,
+        "series": [{"name": o["title"], "data": o["votes"]} for o in series["options"]],
+        "bursts": [b["label"] for b in bursts if b["label"] in labels],
+    }
+    voided = sum(v["ballots"] for v in data["voids"])
+    summary = {
+        "total": data["total_ballots"],
+        "voided": voided,
+        "new_accounts": data["new_account_ballots"],
+        "new_share": round(100 * data["new_account_share"], 1),
+    }
+    is_open = polls_svc.status_of(poll) != "closed"
     return page(
         request,
         "console/poll_monitor.html",
@@ -427,29 +473,71 @@ def _monitor_page(request, poll, *, errors=None, values=None, preview=None, stat
             "org": poll.org,
             "crumbs": breadcrumbs(request.user, poll.org),
             "status": polls_svc.status_of(poll),
-            "data": data,
             "chart": chart,
+            "bursts": bursts,
+            "summary": summary,
+            "clusters": data["clusters"]["prefixes"],
+            "devices": data["clusters"]["devices"],
+            "attempts": data["attempts"],
+            "median": data["median_per_bucket"],
+            "batches": [
+                {
+                    **v,
+                    "created_at": dt.datetime.fromisoformat(v["created_at"]),
+                    "criteria_text": _criteria_text(v["criteria"]),
+                }
+                for v in data["voids"]
+            ],
             "hours": hours,
             "hour_choices": MONITOR_HOURS,
-            "batches": batches,
             "errors": errors or {},
             "values": values or {},
             "preview": preview,
-            "can_manage": scoping.covers(request.user, poll.org, admin=True),
+            # Voiding is for admin cadres while the poll is not closed (a closed poll's tally is sealed).
+            "can_void": is_open and scoping.covers(request.user, poll.org, admin=True),
             "done": request.GET.get("done", ""),
         },
         status=status,
     )
 
 
-def _chart(data: dict, options) -> dict:
-    """ECharts' series from the monitor's buckets: one line per candidate, bursts as marked areas."""
-    titles = {o.pk: o.title for o in options}
-    buckets = [b for b in data.get("buckets", [])]
-    series = []
-    for s in data.get("series", []):
-        series.append({"name": titles.get(s["option_id"], f"#{s['option_id']}"), "data": s["counts"]})
-    return {"x": buckets, "series": series, "bursts": data.get("bursts", [])}
+def _criteria_text(criteria: dict) -> str:
+    """A void batch's selection in words."""
+    parts = []
+    for key, value in criteria.items():
+        if key == "ip_prefix":
+            parts.append(_("网段 %(v)s") % {"v": value})
+        elif key == "device":
+            parts.append(_("设备 %(v)s") % {"v": str(value)[:12]})
+        elif key in ("start", "end"):
+            when = timezone.localtime(dt.datetime.fromisoformat(value)).strftime("%m-%d %H:%M")
+            parts.append((_("自 %(t)s") if key == "start" else _("至 %(t)s")) % {"t": when})
+        elif key == "new_accounts_only":
+            parts.append(_("仅新注册账号"))
+        elif key == "ballot_ids":
+            parts.append(_("指定选票 %(n)s 张") % {"n": value})
+    return "；".join(parts)
+
+
+class _DryRun(Exception):
+    def __init__(self, batch):
+        self.batch = batch
+
+
+def _count_voidable(actor, poll, kwargs: dict) -> int:
+    """How many ballots the selection would void: the real void_ballots, rolled back. The service is
+    the one place that decides which ballots a selection takes; counting them any other way here
+    could show a number that the confirmation then does not void."""
+    try:
+        with transaction.atomic():
+            batch = monitor_svc.void_ballots(actor, poll, **kwargs)
+            raise _DryRun(batch)
+    except _DryRun as done:
+        return done.batch.ballots
+    except DomainError as e:
+        if e.code == "nothing_to_void":
+            return 0
+        raise
 
 
 @cadre_required
@@ -465,11 +553,12 @@ def poll_void(request, pk: int):
     v = request.POST
     try:
         kwargs = _void_criteria(v)
-        reason = (v.get("reason") or "").strip()
         if v.get("step") != "confirm":
-            preview = monitor_svc.count_voidable(poll, **kwargs)
+            preview = _count_voidable(request.user, poll, {"reason": v.get("reason", ""), **kwargs})
             return _monitor_page(request, poll, values=v, preview=preview)
-        batch = monitor_svc.void_ballots(request.user, poll, reason=reason, **kwargs)
+        batch = monitor_svc.void_ballots(
+            request.user, poll, reason=v.get("reason", ""), ip=audit.client_ip(request), **kwargs
+        )
     except DomainError as e:
         if isinstance(e, NotFound):
             raise
@@ -481,8 +570,13 @@ def poll_void(request, pk: int):
 
 
 def _ranking_page(request, poll, *, errors=None, status=200):
+    errors = errors or {}
     rows = contest_svc.ranking(poll)
-    progress = contest_svc.judge_progress(poll)
+    for r in rows:  # shown on a 100-point scale; the service's values are fractions of 1
+        r["vote_pts"] = round(100 * r["vote_norm"], 2)
+        r["judge_pts"] = round(100 * r["judge_norm"], 2)
+        r["final_pts"] = round(100 * r["final"], 2)
+        r["error"] = errors.get(str(r["option_id"]), "")
     return page(
         request,
         "console/poll_ranking.html",
@@ -493,13 +587,14 @@ def _ranking_page(request, poll, *, errors=None, status=200):
             "crumbs": breadcrumbs(request.user, poll.org),
             "status": polls_svc.status_of(poll),
             "rows": rows,
-            "ties": [r for r in rows if r.get("tie_at_cut")],
-            "progress": progress,
+            "ties": [r for r in rows if r["tie_at_cut"]],
+            "tier_names": [t["name"] for t in poll.prize_tiers or []],
+            "judge_weight": 100 - poll.vote_weight,
+            "progress": contest_svc.judge_progress(poll),
             "awards": list(poll.awards.select_related("option").order_by("rank", "id")),
             "can_manage": scoping.covers(request.user, poll.org, admin=True),
-            "errors": errors or {},
+            "errors": errors,
             "done": request.GET.get("done", ""),
-            "chart_json": json.dumps([]),
         },
         status=status,
     )
@@ -519,10 +614,10 @@ def poll_publish(request, pk: int):
     poll = _poll_for_cadre(request.user, pk)
     if poll.kind != PollKind.CONTEST:
         raise NotFound()
-    resolutions = {}
+    resolutions = {}  # {option id: tier name, or "" for no prize} for the candidates tied at a cut
     for key, value in request.POST.items():
         if key.startswith("resolve_") and key[8:].isdigit() and value.strip():
-            resolutions[int(key[8:])] = value.strip()
+            resolutions[int(key[8:])] = "" if value.strip() == "-" else value.strip()
     try:
         contest_svc.publish_awards(request.user, poll, resolutions or None)
     except DomainError as e:
