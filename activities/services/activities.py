@@ -228,9 +228,9 @@ def decide_proposal(
     """Approve (optionally with edits: it is published with the member as organizer) or reject
     with a reason; the proposer is told either way."""
     activity = _locked(activity)
-    if not scoping.covers(actor, activity.org):
-        raise NotFound(_("未找到该活动"))
     if not scoping.covers(actor, activity.org, admin=True):
+        if not reaches(actor, activity):
+            raise NotFound(_("未找到该活动"))
         raise Forbidden(ActivityErrors.NOT_ALLOWED, _("只有该工会或上级工会的管理员可以审核活动"))
     if activity.status != ActivityStatus.PROPOSED:
         raise DomainError(ActivityErrors.NOT_PROPOSED, _("该活动不在待审核状态"))
