@@ -9,6 +9,13 @@ Both rows are written in one transaction (elections.services.elections.cast_ball
 One ballot per voter is the roll row: UNIQUE (election, user), and a ballot is accepted only
 by the conditional UPDATE that sets `voted_at` on a row where it is still NULL, in the same
 transaction as the ballot insert. A CHECK keeps `voted_at` and `receipt` set together.
+
+Known limits, stated rather than hidden: the database's physical row order (SQLite's rowid,
+PostgreSQL's heap order) still follows insertion, so an operator with raw database access could
+try to pair it with `voted_at`; every interface and the public record expose ballots in random
+public-id order only. Publishing every anonymous ballot (as the issue asks) lets a coercer on a
+small roll demand an unusual mark pattern; the regulations' paper ballots have the same property
+when they are shown at the count.
 """
 
 from django.conf import settings
