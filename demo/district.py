@@ -19,6 +19,7 @@ from faker.providers.person.zh_CN import Provider as PersonProvider
 
 from accounts.models import User
 from core import idcard, pii
+from elections import demo as election_demo
 from members.models import JoinApplication, Member, MembershipPeriod, Transfer
 from orgs.models import CadreRole, Org, OrgKind
 
@@ -321,6 +322,9 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     _seed_requests(gen, grassroots, now)
     _seed_points(gen, root, streets, grassroots, cadre_people[0][0], now)
     progress("积分：预算、规则、商城已就绪")
+
+    election_demo.seed(gen.rng, grassroots, now)
+    progress("选举：一场已结束（含结果），一场进行中")
 
     admin_user = cadre_people[0][0]
     cadre_list = [
