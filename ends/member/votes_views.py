@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from core.audit import client_ip
 from core.errors import DomainError, NotFound
-from votes.models import Ballot, Option, Poll
+from votes.models import Award, Ballot, Option, Poll
 from votes.services import polls as polls_svc
 from votes.services import ratelimit, receipts
 
@@ -144,6 +144,7 @@ def _detail_ctx(request, poll: Poll, *, chosen: list[str] | None = None) -> dict
         "state": state,
         "chosen": set(chosen or []),
         "multi": poll.max_choices > 1,
+        "awards": list(Award.objects.filter(poll=poll).select_related("option").order_by("rank", "id")),
         "errors": {},
         "error": "",
         "error_code": "",

@@ -115,7 +115,7 @@ def test_multi_choice_poll_uses_checkboxes(client, district, member):
     poll = _open_poll(district, max_choices=2)
     client.force_login(member.user)
     html = client.get(reverse("member:poll", args=[poll.pk])).content.decode()
-    assert html.count('type="checkbox"') == 3 and "最多选 2 项" in html
+    assert html.count('type="checkbox" name="option"') == 3 and "最多选 2 项" in html
 
 
 def test_voting_shows_the_receipt_code(client, district, member):
@@ -240,3 +240,16 @@ def test_pages_speak_english(client, district, member):
     client.cookies["django_language"] = "en"
     html = client.get(reverse("member:poll", args=[poll.pk])).content.decode()
     assert 'lang="en"' in html
+
+
+def test_closed_contest_shows_its_awards(client, district, member):
+    from votes.services import contest
+
+    poll = _open_poll(district, kind="contest", vote_weight=100, prize_tiers=[{"name": "一等奖", "count": 1}])
+    polls.cast_ballot(member.user, poll.pk, [poll.options.all()[1].pk])
+    polls.close_poll(district.admin_a, poll)
+    poll.refresh_from_db()
+    contest.publish_awards(district.admin_a, poll)
+    client.force_login(member.user)
+    html = client.get(reverse("member:poll", args=[poll.pk])).content.decode()
+    assert 'id="awards"' in html and "一等奖" in html and "李四" in html
