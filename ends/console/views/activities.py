@@ -362,6 +362,7 @@ def _detail_page(request, activity, *, errors=None, form="", values=None, status
             "org": activity.org,
             "crumbs": breadcrumbs(user, activity.org),
             "att": att,
+            "started": activity.starts_at <= timezone.now(),
             "tab": tab,
             "tabs": SignupStatus.choices,
             "signups": signups,
