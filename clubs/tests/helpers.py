@@ -12,7 +12,7 @@ def active_club(district, name: str = "登山徒步联盟", *, org=None, policy:
     org = org or district.union_a1
     proposer = proposer or make_member(org, "发起人").user
     club = svc.propose(proposer, name=name, description="每月一次周末登山", category="户外", join_policy=policy)
-    return svc.decide(district.admin_a, club.pk, approve=True)
+    return svc.decide(district.district_admin, club.pk, approve=True)
 
 
 def count_matches(club: Club) -> None:
