@@ -3,6 +3,8 @@ cancelling, comment moderation, and viewers and comments per minute."""
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -12,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import audit
-from core.errors import DomainError
+from core.errors import DomainError, Forbidden
 from live.models import Audience, CommentStatus
 from live.services import comments as comment_svc
 from live.services import presence
@@ -20,6 +22,19 @@ from live.services import sessions as svc
 from orgs import scoping
 
 from ..common import breadcrumbs, cadre_required, current_org, error_dict, page, page_query, paginate
+
+
+def admin_only(view):
+    """Staff cadres may look and moderate; scheduling, editing, replays and cancelling need an admin."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as e:
+            return page(request, "console/live_forbidden.html", {"nav": "live", "message": e.message}, status=403)
+
+    return wrapper
 
 
 def _local_input(value) -> str:
@@ -70,6 +85,7 @@ def _form_page(request, org, *, session=None, values=None, errors=None, status=2
 
 
 @cadre_required
+@admin_only
 def live_new(request):
     org = current_org(request, admin=True)
     if request.method == "POST":
@@ -82,6 +98,7 @@ def live_new(request):
 
 
 @cadre_required
+@admin_only
 def live_edit(request, session_id: int):
     session = svc.session_for_cadre(request.user, session_id, admin=True)
     if request.method == "POST":
@@ -150,6 +167,7 @@ def live_timeline(request, session_id: int):
 
 
 @cadre_required
+@admin_only
 @require_POST
 def live_replay(request, session_id: int):
     session = svc.session_for_cadre(request.user, session_id, admin=True)
@@ -161,6 +179,7 @@ def live_replay(request, session_id: int):
 
 
 @cadre_required
+@admin_only
 @require_POST
 def live_cancel(request, session_id: int):
     session = svc.session_for_cadre(request.user, session_id, admin=True)
