@@ -417,3 +417,19 @@ def test_notices_empty_state_and_home_entry(client, district):
     html = client.get(reverse("member:home")).content.decode()
     assert 'id="home-activities"' in html and 'id="home-notices"' in html
     assert reverse("member:notices_badge") in html
+
+
+def test_pages_render_in_english_through_the_switch(client, district):
+    a = _activity(district)
+    m = make_member(district.union_a1)
+    client.force_login(m.user)
+    resp = client.post("/i18n/setlang/", {"language": "en", "next": "/m/activities/"})
+    assert resp.status_code == 302
+    for url in (
+        reverse("member:activities"),
+        reverse("member:activity", args=[a.pk]),
+        reverse("member:activity_propose"),
+        reverse("member:notices"),
+    ):
+        resp = client.get(url)
+        assert resp.status_code == 200 and '<html lang="en">' in resp.content.decode()
