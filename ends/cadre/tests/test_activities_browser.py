@@ -2,14 +2,18 @@
 organizer, opens the check-in page from the member end and checks a participant in by card."""
 
 import datetime as dt
+import io
+from pathlib import Path
 
 import pytest
+import segno
 from django.utils import timezone
+from PIL import Image
 
 from activities.models import Activity, ActivityStatus
 from activities.services import activities as activities_svc
 from activities.services import signups as signups_svc
-from conftest import PASSWORD, PHONE, make_member, screenshot
+from conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, PHONE, make_member, screenshot
 from members.services import card_token
 
 
@@ -68,6 +72,9 @@ def test_cadre_approves_and_member_organizer_checks_in_by_card(page_factory, dis
     page.click("#organizer-link")
     page.wait_for_selector("#checkin-qr svg")
     assert page.locator(".m-tabbar").count() == 0
+    # Without a QR decoder in this browser (no BarcodeDetector, jsQR not set up) there is no camera button.
+    has_decoder = page.evaluate("'BarcodeDetector' in window || !!window.jsQR")
+    assert page.locator("#scan-btn").is_visible() == has_decoder
     page.fill("#card", "https://example.org/c/verify/?t=" + card_token(joiner))
     page.click("#card-btn")
     page.wait_for_selector("#card-ok")
@@ -77,3 +84,66 @@ def test_cadre_approves_and_member_organizer_checks_in_by_card(page_factory, dis
     page.click("#card-btn")
     page.wait_for_selector("#card-fail")
     screenshot(page, "member-organizer-card-refused-phone")
+
+
+JSQR = Path(__file__).resolve().parents[3] / "assets" / "node_modules" / "jsqr" / "dist" / "jsQR.js"
+
+
+def _y4m_with_qr(path: Path, text: str) -> None:
+    """A short YUV4MPEG2 clip of a QR code on white: what Chromium's fake camera shows."""
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="png", scale=6, border=4)
+    qr = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    frame = Image.new("RGB", (640, 480), "white")
+    frame.paste(qr, ((640 - qr.width) // 2, (480 - qr.height) // 2))
+    y, cb, cr = frame.convert("YCbCr").split()
+    planes = y.tobytes() + cb.resize((320, 240)).tobytes() + cr.resize((320, 240)).tobytes()
+    with path.open("wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(10):
+            f.write(b"FRAME\n" + planes)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not JSQR.exists(), reason="jsqr not installed from assets/package.json (scripts/setup.sh)")
+def test_camera_scans_a_member_card(chromium, live_server, district, tmp_path):
+    """The camera button with the jsQR decoder: Chromium's fake camera shows a member card's QR."""
+    start = timezone.now() + dt.timedelta(days=2)
+    a = activities_svc.create_activity(
+        district.admin_a1,
+        district.union_a1,
+        title="摄影展",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        capacity=5,
+    )
+    joiner = make_member(district.union_a1, "东方扫码")
+    signups_svc.sign_up(joiner.user, a.pk)
+    now = timezone.now()
+    Activity.objects.filter(pk=a.pk).update(
+        signup_opens_at=now - dt.timedelta(days=1),
+        signup_closes_at=now - dt.timedelta(minutes=30),
+        cancel_until=now - dt.timedelta(minutes=30),
+        starts_at=now - dt.timedelta(minutes=5),
+    )
+    clip = tmp_path / "card.y4m"
+    _y4m_with_qr(clip, live_server.url + "/c/verify/?t=" + card_token(joiner))
+    camera_args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    ]
+    browser = chromium.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + camera_args, headless=True)
+    try:
+        ctx = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=live_server.url, permissions=["camera"])
+        ctx.add_init_script(path=str(JSQR))  # as if set-up had vendored it into the static files
+        page = ctx.new_page()
+        _login(page, district.admin_a1.phone, f"/c/login/?next=/c/activities/{a.pk}/checkin/")
+        page.wait_for_selector("#scan-btn", state="visible")
+        page.click("#scan-btn")
+        page.wait_for_selector("#card-ok", timeout=20000)
+        assert "东**码" in page.inner_text("#card-ok")
+        screenshot(page, "cadre-activity-camera-checkin-phone")
+    finally:
+        browser.close()
