@@ -84,6 +84,12 @@ def test_cadre_approves_and_member_organizer_checks_in_by_card(page_factory, dis
     page.click("#card-btn")
     page.wait_for_selector("#card-fail")
     screenshot(page, "member-organizer-card-refused-phone")
+    # The QR turns over by itself (htmx asks for the next code when the current one changes).
+    first = page.get_attribute("#checkin-qr", "data-checkin-url")
+    page.wait_for_function(
+        "old => document.querySelector('#checkin-qr').dataset.checkinUrl !== old", arg=first, timeout=35000
+    )
+    assert page.inner_text("#checked-in").strip() == "1"
 
 
 JSQR = Path(__file__).resolve().parents[3] / "assets" / "node_modules" / "jsqr" / "dist" / "jsQR.js"
