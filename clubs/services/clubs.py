@@ -64,11 +64,13 @@ def clubs_for_user(user) -> QuerySet[Club]:
 
 
 def my_clubs(user) -> QuerySet[Club]:
-    """Clubs the person belongs to or has asked to join, and their own proposals."""
+    """Clubs the person belongs to or has asked to join, and their own proposals (pending or turned down)."""
     if not getattr(user, "is_authenticated", False):
         return Club.objects.none()
     return (
-        Club.objects.filter(Q(memberships__user=user) | Q(proposed_by=user, status__in=[ClubStatus.PROPOSED]))
+        Club.objects.filter(
+            Q(memberships__user=user) | Q(proposed_by=user, status__in=[ClubStatus.PROPOSED, ClubStatus.REJECTED])
+        )
         .select_related("org")
         .distinct()
     )
