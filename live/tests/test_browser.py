@@ -25,6 +25,41 @@ def _member_login(page, user):
     page.wait_for_selector(".m-hero")
 
 
+NO_NATIVE_HLS = """
+const real = HTMLMediaElement.prototype.canPlayType;
+HTMLMediaElement.prototype.canPlayType = function (type) {
+  return /mpegurl/i.test(type) ? "" : real.call(this, type);
+};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_without_native_hls_the_page_plays_through_hls_js_from_our_static_files(page_factory, district):
+    """Browsers without HLS of their own (desktop Firefox, older Chrome) get hls.js on Media Source."""
+    m = make_member(district.union_a1, "火狐用户")
+    with Stream() as stream:
+        s = live_session(district, stream_url=stream.url)
+        page = page_factory(PHONE)
+        page.add_init_script(NO_NATIVE_HLS)
+        scripts = []
+        page.on("response", lambda r: scripts.append((r.url, r.status)) if r.url.endswith(".js") else None)
+        _member_login(page, m.user)
+        page.goto(f"/m/live/{s.pk}/")
+        page.wait_for_selector("#live-video[data-engine]", state="attached")
+        assert page.get_attribute("#live-video", "data-engine") == "hls.js"
+        assert any(u.endswith("/static/vendor/hls.min.js") and st == 200 for u, st in scripts), scripts
+        assert page.evaluate(
+            "document.getElementById('live-video')._hls.media === document.getElementById('live-video')"
+        )
+        for _ in range(80):
+            if "/live.m3u8" in stream.requests and any(r.endswith(".ts") for r in stream.requests):
+                break
+            page.wait_for_timeout(100)
+        assert "/live.m3u8" in stream.requests, stream.requests
+        assert "/seg0.ts" in stream.requests, stream.requests  # hls.js parsed the playlist and fetched a segment
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_session_page_plays_hls_with_our_hls_js_and_posts_comments(page_factory, district):
