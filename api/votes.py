@@ -134,8 +134,12 @@ class BallotIn(Schema):
 @router.post("/polls/{int:poll_id}/ballots", response={201: dict})
 def ballot_cast(request: HttpRequest, poll_id: int, payload: BallotIn):
     ip = client_ip(request)
-    device = ratelimit.device_hash(request.headers.get("X-Device-Id", ""), request.headers.get("User-Agent", ""), ip)
-    ballot = polls.cast_ballot(request.auth, poll_id, payload.option_ids, ip=ip, device=device)
+    device, identified = ratelimit.device_hash(
+        request.headers.get("X-Device-Id", ""), request.headers.get("User-Agent", ""), ip
+    )
+    ballot = polls.cast_ballot(
+        request.auth, poll_id, payload.option_ids, ip=ip, device=device, device_identified=identified
+    )
     # Built by hand: the hot path of a vote rush (as /me in api.py).
     return _json(
         {

@@ -160,9 +160,10 @@ class Ballot(models.Model):
             # The chain, recounts and the public receipts list read a poll's ballots in id order.
             models.Index(fields=["poll", "id"], name="ballot_poll_id"),
             models.Index(fields=["poll", "created_at"], name="ballot_poll_time"),
-            # The monitor: distinct voters behind a network or a device, from the index alone.
-            models.Index(fields=["poll", "ip_prefix", "voter"], name="ballot_poll_prefix"),
-            models.Index(fields=["poll", "device", "voter"], name="ballot_poll_device"),
+            # The monitor: one network's or device's ballots in a time window, and the distinct voters
+            # behind them, from the index alone.
+            models.Index(fields=["poll", "ip_prefix", "created_at", "voter"], name="ballot_poll_prefix"),
+            models.Index(fields=["poll", "device", "created_at", "voter"], name="ballot_poll_device"),
         ]
 
 
@@ -206,6 +207,23 @@ class ClusterCount(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["poll", "kind", "value"], name="cluster_count_unique")]
         indexes = [models.Index(fields=["poll", "kind", "-ballots"], name="cluster_count_top")]
+
+
+class ClusterHour(models.Model):
+    """The networks and devices with the most ballots in each complete hour of a poll (the top 20),
+    rolled up once the hour is over: where the monitor looks for the top ones of a time window,
+    whose exact counts it then reads from the ballots' indexes."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=ClusterKind.choices)
+    hour = models.DateTimeField()
+    value = models.CharField(max_length=64)
+    ballots = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "kind", "hour", "value"], name="cluster_hour_unique"),
+        ]
 
 
 class Judge(models.Model):

@@ -230,9 +230,21 @@ def bucket_of(now: dt.datetime) -> dt.datetime:
 # --- the hot path ---------------------------------------------------------------------------------
 
 
-def cast_ballot(user, poll_id: object, option_ids: object, *, ip: str | None = None, device: str = "") -> Ballot:
+def cast_ballot(
+    user,
+    poll_id: object,
+    option_ids: object,
+    *,
+    ip: str | None = None,
+    device: str = "",
+    device_identified: bool = True,
+) -> Ballot:
     """Record one ballot, or raise: 404 unknown poll; 409 poll_not_open | poll_closed | already_voted |
     daily_limit_reached; 403 not_eligible; 422 invalid_choice; 429 rate_limited (with Retry-After).
+
+    `device` is stored for the monitor; it is rate-limited only when `device_identified` (a device id
+    the client keeps, not a hash of its User-Agent and address: a workplace's identical phones
+    behind one NAT would all look like one device).
 
     Exactly the allowed number of ballots per voter (one in all, or N a day) however many arrive
     at once: the slot is a unique row. Attempts refused for being over the rule are still counted
@@ -314,7 +326,7 @@ def cast_ballot(user, poll_id: object, option_ids: object, *, ip: str | None = N
                     )
                 else:
                     refused = DomainError(VoteErrors.ALREADY_VOTED, _("您已经投过票了"))
-                _rate_limit(db, user.pk, poll.id, address, device, time.time())
+                _rate_limit(db, user.pk, poll.id, address, device if device_identified else "", time.time())
             finally:
                 db.close()
     except IntegrityError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import time
 from collections import Counter, defaultdict
 
 from django.db import connection, transaction
@@ -125,6 +126,9 @@ def _series(poll: Poll, since: dt.datetime | None) -> dict:
 
 
 ROLLUP_LAG = dt.timedelta(seconds=60)
+HOUR_TOP = 20  # networks and devices kept per hour (ClusterHour)
+REQUEST_ROLLUP_BUDGET = 0.3  # seconds a monitor page may spend rolling up a backlog
+CANDIDATES = 15  # of a time window, counted exactly before the top 10 are picked
 
 
 def _lock_poll_for_rollup(cursor, poll_id: int):
@@ -158,33 +162,72 @@ def _grouped(cursor, poll_id: int, column: str, lo: dt.datetime | None, hi: dt.d
     return cursor.fetchall()
 
 
-def rollup(poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG) -> int:
-    """Add the ballots created since the last roll-up (up to `lag` ago) to the poll's cluster counts;
-    returns how many were added. Ballots are taken by creation time: a ballot's created_at is taken
-    inside its transaction just before its insert, so every ballot older than `lag` is committed."""
-    horizon = timezone.now() - lag
-    with transaction.atomic(), connection.cursor() as cursor:
-        until = aware(_lock_poll_for_rollup(cursor, poll.pk)[0])
-        end = horizon
-        if until is not None and end <= until:
-            return 0
-        added = 0
-        for kind, column in (("prefix", "ip_prefix"), ("device", "device")):
-            rows = _grouped(cursor, poll.pk, column, until, end)
-            added += sum(r[1] for r in rows) if kind == "prefix" else 0
-            for start in range(0, len(rows), 500):
-                part = rows[start : start + 500]
-                cursor.execute(
-                    "INSERT INTO votes_clustercount (poll_id, kind, value, ballots, new_accounts, voided) VALUES "
-                    + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
-                    + " ON CONFLICT (poll_id, kind, value) DO UPDATE SET"
-                    " ballots = votes_clustercount.ballots + excluded.ballots,"
-                    " new_accounts = votes_clustercount.new_accounts + excluded.new_accounts,"
-                    " voided = votes_clustercount.voided + excluded.voided",
-                    [v for value, n, new, voided in part for v in (poll.pk, kind, value, n, new or 0, voided or 0)],
-                )
-        cursor.execute("UPDATE votes_poll SET rollup_until = %s WHERE id = %s", [_db_dt(end), poll.pk])
-    return added
+def rollup(poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG, budget: float | None = None) -> int:
+    """Add the ballots created since the last roll-up (up to `lag` ago) to the poll's cluster counts,
+    an hour at a time (each hour its own transaction), and each hour's top networks and devices once
+    it is over; returns how many ballots were added. With a `budget` (seconds) it stops after the
+    hour that exhausts it: a page never waits for a long backlog, which `close_polls` (cron, every
+    minute) works off.
+
+    Ballots are taken by creation time: a ballot's created_at is taken inside its transaction just
+    before its insert, so every ballot older than `lag` is committed."""
+    deadline = time.monotonic() + budget if budget is not None else None
+    hour = dt.timedelta(hours=1)
+    added = 0
+    while True:
+        end = timezone.now() - lag
+        with transaction.atomic(), connection.cursor() as cursor:
+            until = aware(_lock_poll_for_rollup(cursor, poll.pk)[0])
+            if until is None:
+                cursor.execute("SELECT MIN(created_at) FROM votes_ballot WHERE poll_id = %s", [poll.pk])
+                first = aware(cursor.fetchone()[0])
+                until = _hour(first.astimezone(dt.UTC)) if first is not None else end
+            if end <= until:
+                cursor.execute("UPDATE votes_poll SET rollup_until = %s WHERE id = %s", [_db_dt(until), poll.pk])
+                return added
+            hour_start = _hour(until.astimezone(dt.UTC))
+            stop = min(end, hour_start + hour)
+            for kind, column in (("prefix", "ip_prefix"), ("device", "device")):
+                rows = _grouped(cursor, poll.pk, column, until, stop)
+                if kind == "prefix":
+                    added += sum(r[1] for r in rows)
+                _add_counts(cursor, poll.pk, kind, rows)
+                if stop == hour_start + hour:  # the hour is over: keep its top ones
+                    whole = rows if until == hour_start else _grouped(cursor, poll.pk, column, hour_start, stop)
+                    whole.sort(key=lambda r: (-r[1], r[0]))
+                    _add_hour(cursor, poll.pk, kind, hour_start, whole[:HOUR_TOP])
+            cursor.execute("UPDATE votes_poll SET rollup_until = %s WHERE id = %s", [_db_dt(stop), poll.pk])
+        if stop >= end or (deadline is not None and time.monotonic() > deadline):
+            return added
+
+
+def _add_counts(cursor, poll_id: int, kind: str, rows: list) -> None:
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        cursor.execute(
+            "INSERT INTO votes_clustercount (poll_id, kind, value, ballots, new_accounts, voided) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
+            + " ON CONFLICT (poll_id, kind, value) DO UPDATE SET"
+            " ballots = votes_clustercount.ballots + excluded.ballots,"
+            " new_accounts = votes_clustercount.new_accounts + excluded.new_accounts,"
+            " voided = votes_clustercount.voided + excluded.voided",
+            [v for value, n, new, voided in part for v in (poll_id, kind, value, n, new or 0, voided or 0)],
+        )
+
+
+def _add_hour(cursor, poll_id: int, kind: str, hour: dt.datetime, top: list) -> None:
+    if not top:
+        return
+    cursor.execute(
+        "INSERT INTO votes_clusterhour (poll_id, kind, hour, value, ballots) VALUES "
+        + ", ".join(["(%s, %s, %s, %s, %s)"] * len(top))
+        + " ON CONFLICT (poll_id, kind, hour, value) DO UPDATE SET ballots = excluded.ballots",
+        [v for value, n, *_rest in top for v in (poll_id, kind, _db_dt(hour), value, n)],
+    )
+
+
+def _hour(value: dt.datetime) -> dt.datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
 
 
 def _distinct_voters(cursor, poll_id: int, column: str, value: str) -> int:
@@ -202,14 +245,14 @@ def _clusters(poll: Poll, column: str, since: dt.datetime | None) -> list[dict]:
     key, kind = ("prefix", "prefix") if column == "ip_prefix" else ("device", "device")
     with connection.cursor() as cursor:
         if since is not None:
-            rows = _grouped(cursor, poll.pk, column, since, None, distinct=True)
-            rows.sort(key=lambda r: (-r[1], r[0]))
-            return [
-                {key: v, "ballots": n, "voters": d, "new_accounts": int(new or 0), "voided": int(vd or 0)}
-                for v, n, new, vd, d in rows[:TOP]
-            ]
+            return _window_clusters(cursor, poll.pk, column, kind, key, since)
         cursor.execute("SELECT rollup_until FROM votes_poll WHERE id = %s", [poll.pk])
         until = aware(cursor.fetchone()[0])
+        if until is not None and until < timezone.now() - ROLLUP_LAG - dt.timedelta(hours=1):
+            until = None  # behind (the cron is catching up): the rolled-up counts only, no huge live tail
+            caught_up = False
+        else:
+            caught_up = True
         merged: dict[str, list[int]] = {}
         cursor.execute(
             "SELECT value, ballots, new_accounts, voided FROM votes_clustercount WHERE poll_id = %s AND kind = %s"
@@ -218,7 +261,7 @@ def _clusters(poll: Poll, column: str, since: dt.datetime | None) -> list[dict]:
         )
         for value, n, new, voided in cursor.fetchall():
             merged[value] = [n, new, voided]
-        tail = _grouped(cursor, poll.pk, column, until, None) if until is not None else []
+        tail = _grouped(cursor, poll.pk, column, until, None) if until is not None and caught_up else []
         missing = [value for value, *_ in tail if value not in merged]
         for startat in range(0, len(missing), 500):
             part = missing[startat : startat + 500]
@@ -248,6 +291,44 @@ def _clusters(poll: Poll, column: str, since: dt.datetime | None) -> list[dict]:
         ]
 
 
+def _window_clusters(cursor, poll_id: int, column: str, kind: str, key: str, since: dt.datetime) -> list[dict]:
+    """The top networks or devices since a time: candidates from the hourly top lists and a live
+    count of the hour not rolled up yet, then each candidate counted exactly from the ballots'
+    (poll, column, created_at, voter) index. A network that was never among an hour's top 20 and
+    is not in the last hour is not a candidate: the monitor looks for concentrations, not the tail."""
+    cursor.execute("SELECT rollup_until FROM votes_poll WHERE id = %s", [poll_id])
+    until = aware(cursor.fetchone()[0])
+    rolled = _hour(until.astimezone(dt.UTC)) if until is not None else None
+    approx: Counter[str] = Counter()
+    if rolled is not None and rolled > since:
+        cursor.execute(
+            "SELECT value, SUM(ballots) FROM votes_clusterhour WHERE poll_id = %s AND kind = %s AND hour >= %s"
+            " GROUP BY value ORDER BY 2 DESC LIMIT %s",
+            [poll_id, kind, _db_dt(_hour(since.astimezone(dt.UTC))), CANDIDATES * 2],
+        )
+        approx.update(dict(cursor.fetchall()))
+    live_from = max(since, rolled) if rolled is not None else since
+    if live_from < timezone.now() - dt.timedelta(hours=2):
+        live_from = max(since, timezone.now() - dt.timedelta(hours=1))  # behind: no huge live count
+    for value, n, *_rest in _grouped(cursor, poll_id, column, live_from, None):
+        approx[value] += n
+    out = []
+    for value, _n in approx.most_common(CANDIDATES):
+        cursor.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT voter_id), SUM(CASE WHEN new_account THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN void_id IS NULL THEN 0 ELSE 1 END)"
+            f" FROM votes_ballot WHERE poll_id = %s AND {column} = %s AND created_at >= %s",
+            [poll_id, value, _db_dt(since)],
+        )
+        n, voters, new, voided = cursor.fetchone()
+        if n:
+            out.append(
+                {key: value, "ballots": n, "voters": voters, "new_accounts": int(new or 0), "voided": int(voided or 0)}
+            )
+    out.sort(key=lambda r: (-r["ballots"], r[key]))
+    return out[:TOP]
+
+
 def _attempts(poll: Poll) -> list[dict]:
     """Addresses with the most ballot attempts (refused ones too) in the last hour."""
     lo = ratelimit.ip_key_prefix(poll.pk)
@@ -264,8 +345,8 @@ def _attempts(poll: Poll) -> list[dict]:
 def monitor(poll: Poll, *, hours: float | None = None) -> dict:
     """Everything the monitor page shows, for the whole poll or its last `hours`."""
     since, end = _window(poll, hours)
-    if since is None:
-        rollup(poll)
+    rollup(poll, budget=REQUEST_ROLLUP_BUDGET)
+    rolled = aware(Poll.objects.filter(pk=poll.pk).values_list("rollup_until", flat=True).first())
     series = _series(poll, since)
     total = sum(series["ballots"])
     new = sum(series["new_accounts"])
@@ -273,6 +354,9 @@ def monitor(poll: Poll, *, hours: float | None = None) -> dict:
         "poll_id": poll.pk,
         "since": timezone.localtime(since).isoformat() if since else None,
         "until": timezone.localtime(end).isoformat(),
+        # The cluster lists hold every ballot up to now when the roll-up is current (within the hour);
+        # else up to this time, while `close_polls` works off the backlog.
+        "clusters_until": timezone.localtime(rolled).isoformat() if rolled else None,
         "series": {k: series[k] for k in ("buckets", "ballots", "new_accounts", "options")},
         "bursts": series["bursts"],
         "median_per_bucket": series["median"],

@@ -4,7 +4,9 @@ Three keys per ballot attempt, each a (key, window start) row counted by one ups
 - the account: the hard limit (a person does not need more than a few attempts a minute);
 - the client address, per poll: generous, because a whole workplace votes through one NAT
   (API.md "Conventions"); its counts also show on the anti-brushing monitor;
-- the device (the `X-Device-Id` header, else a hash of User-Agent and address), per poll: moderate.
+- the device, per poll: moderate; only a device the client identifies (the `X-Device-Id` header, the
+  member page's cookie). The fallback, a hash of User-Agent and address, is kept for the monitor
+  but not limited: a workplace's identical phones behind one NAT share it.
 
 Limits are settings (`VOTE_ACCOUNT_LIMIT`, `VOTE_IP_LIMIT`, `VOTE_DEVICE_LIMIT`, and the
 `…_WINDOW` seconds beside them), read from the environment (`UNIONHOME_VOTE_IP_LIMIT`, …) when
@@ -55,15 +57,16 @@ def device_key(poll_id: int, device: str) -> str:
     return f"ballot:d:{poll_id}:{device}"
 
 
-def device_hash(header_value: str, user_agent: str, ip: str | None) -> str:
-    """What the API stores as the device: a hash of the client's device id, else of UA + address
-    (never the raw values: they can identify a person across sites)."""
-    raw = (
-        ("id:" + header_value.strip()[:200])
-        if header_value and header_value.strip()
-        else f"ua:{user_agent[:300]}|{ip or ''}"
-    )
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+def device_hash(header_value: str, user_agent: str, ip: str | None) -> tuple[str, bool]:
+    """(what the API stores as the device, whether the client identified it): a hash of the client's
+    device id, else of User-Agent + address (never the raw values: they can identify a person across
+    sites). Only an identified device is rate-limited: identical phones behind one NAT share the
+    fallback hash."""
+    if header_value and header_value.strip():
+        raw, identified = "id:" + header_value.strip()[:200], True
+    else:
+        raw, identified = f"ua:{user_agent[:300]}|{ip or ''}", False
+    return hashlib.sha256(raw.encode()).hexdigest()[:32], identified
 
 
 def keys_for(user_id: int, poll_id: int, ip: str | None, device: str, now: float | None = None) -> list[tuple]:

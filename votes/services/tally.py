@@ -300,3 +300,37 @@ def recount(poll: Poll) -> Recount:
         published_tally=poll.published_tally,
         published_head=poll.chain_head,
     )
+
+
+def verify_record(record: dict) -> tuple[bool, list[str]]:
+    """Check a downloaded public record (polls.public_record) by itself: recount its ballots,
+    recompute the chain from its genesis, compare with the tally, head and checkpoints it publishes.
+    No database: anyone can run it on the JSON."""
+    findings: list[str] = []
+    chain = record.get("chain") or {}
+    option_ids = [o["id"] for o in record.get("options") or []]
+    h = genesis(record["poll"]["id"])
+    if chain.get("genesis") not in (None, h):
+        findings.append("the record's genesis is not sha256('unionhome-poll:<id>')")
+    by_n = {c["n"]: c for c in chain.get("checkpoints") or []}
+    votes: Counter[int] = Counter()
+    total = 0
+    ballots = record.get("ballots") or []
+    for n, (ballot_id, receipt, choices, stamp, void_id) in enumerate(ballots, start=1):
+        text = line(ballot_id, receipt, ",".join(str(c) for c in choices), stamp, void_id)
+        h = hashlib.sha256((h + text).encode()).hexdigest()
+        if n in by_n and (by_n[n]["hash"] != h or by_n[n]["id"] != ballot_id):
+            findings.append(f"checkpoint {n} (ballot {by_n[n]['id']}) does not match the ballots before it")
+        if void_id is None:
+            total += 1
+            votes.update(choices)
+    tally = {"total_ballots": total, "options": [{"id": o, "votes": votes.get(o, 0)} for o in option_ids]}
+    extra = sorted(set(votes) - set(option_ids))
+    tally["options"] += [{"id": o, "votes": votes[o]} for o in extra]
+    if tally != record.get("published_tally"):
+        findings.append(f"recounted tally {tally} differs from the published {record.get('published_tally')}")
+    if h != chain.get("head") or len(ballots) != chain.get("length"):
+        findings.append(
+            f"recomputed head {h} over {len(ballots)} ballots differs from the published {chain.get('head')}"
+        )
+    return not findings, findings
