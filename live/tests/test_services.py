@@ -298,7 +298,7 @@ def test_a_cancelled_session_sends_no_reminder_but_tells_who_waited(district):
 def test_viewers_and_comments_per_minute(district):
     s = live_session(district, starts_in=-dt.timedelta(minutes=10), minutes=60)
     people = [make_member(district.union_a1, f"观众{i}") for i in range(3)]
-    t0 = s.starts_at + dt.timedelta(minutes=1)
+    t0 = s.starts_at.replace(second=0, microsecond=0) + dt.timedelta(minutes=2)  # on a minute boundary
     for i, p in enumerate(people):
         for k in range(i + 1):  # person i watches minutes 1..i+1
             presence.heartbeat(p.user, s.pk, now=t0 + dt.timedelta(minutes=k, seconds=5))
