@@ -135,6 +135,40 @@ def _activity(request: HttpRequest, activity_id: int) -> Activity:
     return svc.activity_for_user(request.auth, activity_id)
 
 
+# --- signing up (first: the rush's hot path is the first URL pattern tried) -----------------------------------------------------------------------------------
+
+
+def _json_body(request: HttpRequest) -> dict:
+    """The body as a JSON object (empty body = {}); 400 when it is not JSON. Parsed by hand: this is
+    the rush's hot path and needs no schema machinery for one optional field."""
+    raw = request.body
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise HttpError(400, "Cannot parse request body") from None
+    if not isinstance(body, dict):
+        raise Invalid("invalid", _("请求体应为JSON对象"), fields={"body": _("应为对象")})
+    return body
+
+
+@router.post("/activities/{int:activity_id}/signups", response={201: dict})
+def activity_signup(request: HttpRequest, activity_id: int):
+    """Body (optional): `{"answers": {"<extra field key>": "..."}}`. → 201 `{"status", "position"}`."""
+    body = _json_body(request)
+    s = signups.sign_up(request.auth, activity_id, body.get("answers"), ip=client_ip(request))
+    out = {"id": s.pk, "activity_id": s.activity_id, "status": s.status, "position": getattr(s, "position", None)}
+    return JsonResponse(out, status=201)
+
+
+@router.delete("/activities/{int:activity_id}/signups/me", response={204: None})
+def activity_signup_cancel(request: HttpRequest, activity_id: int):
+    """Cancel my sign-up (204); the first on the waitlist is confirmed in the same transaction."""
+    signups.cancel_signup(request.auth, activity_id)
+    return HttpResponse(status=204)
+
+
 # --- publishing -----------------------------------------------------------------------------------
 
 
@@ -258,40 +292,6 @@ def activity_cancel(request: HttpRequest, activity_id: int, payload: ReasonIn):
     """Cancel before the start: every sign-up cancelled, points costs refunded, everyone told."""
     activity = _activity(request, activity_id)
     return activity_out(svc.cancel_activity(request.auth, activity, reason=payload.reason, ip=client_ip(request)))
-
-
-# --- signing up -----------------------------------------------------------------------------------
-
-
-def _json_body(request: HttpRequest) -> dict:
-    """The body as a JSON object (empty body = {}); 400 when it is not JSON. Parsed by hand: this is
-    the rush's hot path and needs no schema machinery for one optional field."""
-    raw = request.body
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise HttpError(400, "Cannot parse request body") from None
-    if not isinstance(body, dict):
-        raise Invalid("invalid", _("请求体应为JSON对象"), fields={"body": _("应为对象")})
-    return body
-
-
-@router.post("/activities/{int:activity_id}/signups", response={201: dict})
-def activity_signup(request: HttpRequest, activity_id: int):
-    """Body (optional): `{"answers": {"<extra field key>": "..."}}`. → 201 `{"status", "position"}`."""
-    body = _json_body(request)
-    s = signups.sign_up(request.auth, activity_id, body.get("answers"), ip=client_ip(request))
-    out = {"id": s.pk, "activity_id": s.activity_id, "status": s.status, "position": getattr(s, "position", None)}
-    return JsonResponse(out, status=201)
-
-
-@router.delete("/activities/{int:activity_id}/signups/me", response={204: None})
-def activity_signup_cancel(request: HttpRequest, activity_id: int):
-    """Cancel my sign-up (204); the first on the waitlist is confirmed in the same transaction."""
-    signups.cancel_signup(request.auth, activity_id)
-    return HttpResponse(status=204)
 
 
 class SignupListQuery(Schema):

@@ -20,7 +20,7 @@ from core.errors import Invalid
 from ..models import Category, Eligibility
 from .errors import ActivityErrors
 
-MAX_CAPACITY = 100_000
+MAX_CAPACITY = 1_000_000  # an online challenge for a whole district
 MAX_POINTS = 1_000_000
 MAX_EXTRA_FIELDS = 10
 MAX_CHOICES = 20

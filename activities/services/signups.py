@@ -58,24 +58,31 @@ MAX_ID = 2**62
 
 
 class _Db:
-    """Statements on the request's connection; prepared on PostgreSQL (planned once per connection,
-    see core/sql.py), through Django's cursor on SQLite."""
+    """Statements on the request's connection, without Django's cursor wrapper: prepared on
+    PostgreSQL (planned once per connection, see core/sql.py), on SQLite the driver's own cursor
+    (placeholders translated once per statement, not by a regex on every call). Statements run in
+    whatever transaction Django's `transaction.atomic()` has open on that connection."""
+
+    _sqlite_sql: dict[str, str] = {}
 
     def __init__(self):
         self.pg = connection.vendor == "postgresql"
+        connection.ensure_connection()
         if self.pg:
             import psycopg
 
-            connection.ensure_connection()
             self.cursor = psycopg.Cursor(connection.connection)
         else:
-            self.cursor = connection.cursor()
+            self.cursor = connection.connection.cursor()
 
     def run(self, sql: str, params: list):
         if self.pg:
             self.cursor.execute(sql, params, prepare=True)
         else:
-            self.cursor.execute(sql, params)
+            translated = self._sqlite_sql.get(sql)
+            if translated is None:
+                translated = self._sqlite_sql[sql] = sql.replace("%s", "?")
+            self.cursor.execute(translated, params)
         return self.cursor
 
     def dt(self, value: dt.datetime):
@@ -263,62 +270,63 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
         raise NotFound(_("未找到该活动"))
     standing = standing_of(user)
     now = timezone.now()
-    with _Db() as db:
+    with _Db() as db:  # one cursor for the read and the transaction
         a = _load(db, aid, user.pk)
-    if a is None or not _reaches(user, a, standing):
-        raise NotFound(_("未找到该活动"))
-    if a.status != ActivityStatus.PUBLISHED:
-        error = window_error(a.status, a.signup_opens_at, a.signup_closes_at, now)
-    elif a.my_status is not None:
-        error = DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
-    else:
-        error = eligibility_error(a.eligibility, a.org_path, a.club_member, standing) or window_error(
-            a.status, a.signup_opens_at, a.signup_closes_at, now
-        )
-    if error is not None:
-        raise error
-    answers = checks.clean_answers(a.extra_fields, answers)
-    if a.confirmed_count >= a.capacity and not a.waitlist:
-        raise _full()  # answered from the read: no lock taken for the many refusals of a rush
-    at = now
-    with transaction.atomic(), _Db() as db:
-        position = None
-        if db.run(_SEAT_SQL, [aid]).rowcount == 1:
-            status = SignupStatus.CONFIRMED
-        elif a.waitlist:
-            row = db.run(_WAIT_SQL, [aid]).fetchone()
-            if row is None:
-                raise DomainError(ActivityErrors.SIGNUP_CLOSED, _("活动已取消"))
-            status, position = SignupStatus.WAITLISTED, row[0]
+        if a is None or not _reaches(user, a, standing):
+            raise NotFound(_("未找到该活动"))
+        if a.status != ActivityStatus.PUBLISHED:
+            error = window_error(a.status, a.signup_opens_at, a.signup_closes_at, now)
+        elif a.my_status is not None:
+            error = DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
         else:
-            raise _full()
-        payment = None
-        if status == SignupStatus.CONFIRMED and a.points_cost:
-            payment = _pay(a, user, a.points_cost)
-        vendor = "postgresql" if db.pg else "sqlite"
-        row = db.run(
-            _INSERT_BY_VENDOR[vendor],
-            [
-                aid,
-                user.pk,
-                status.value,
-                json.dumps(answers, ensure_ascii=False),
-                db.dt(at),
-                db.dt(at) if status == SignupStatus.CONFIRMED else None,
-                False,
-                payment.pk if payment else None,
-            ],
-        ).fetchone()
-        if row is None:  # a parallel sign-up of the same person won; this one leaves no trace
-            raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
+            error = eligibility_error(a.eligibility, a.org_path, a.club_member, standing) or window_error(
+                a.status, a.signup_opens_at, a.signup_closes_at, now
+            )
+        if error is not None:
+            raise error
+        answers = checks.clean_answers(a.extra_fields, answers)
+        if a.confirmed_count >= a.capacity and not a.waitlist:
+            raise _full()  # answered from the read: no lock taken for the many refusals of a rush
+        at = db.dt(now)
+        answers_json = json.dumps(answers, ensure_ascii=False) if answers else "{}"
+        insert = _INSERT_BY_VENDOR["postgresql" if db.pg else "sqlite"]
+        with transaction.atomic():  # as short as possible: on SQLite it holds the one writer lock
+            position = None
+            if db.run(_SEAT_SQL, [aid]).rowcount == 1:
+                status = SignupStatus.CONFIRMED
+            elif a.waitlist:
+                row = db.run(_WAIT_SQL, [aid]).fetchone()
+                if row is None:
+                    raise DomainError(ActivityErrors.SIGNUP_CLOSED, _("活动已取消"))
+                status, position = SignupStatus.WAITLISTED, row[0]
+            else:
+                raise _full()
+            payment = None
+            if status == SignupStatus.CONFIRMED and a.points_cost:
+                payment = _pay(a, user, a.points_cost)
+            row = db.run(
+                insert,
+                [
+                    aid,
+                    user.pk,
+                    status.value,
+                    answers_json,
+                    at,
+                    at if status == SignupStatus.CONFIRMED else None,
+                    False,
+                    payment.pk if payment else None,
+                ],
+            ).fetchone()
+            if row is None:  # a parallel sign-up of the same person won; this one leaves no trace
+                raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
     signup = Signup(
         id=row[0],
         activity_id=aid,
         user=user,
         status=status,
         answers=answers,
-        created_at=at,
-        confirmed_at=at if status == SignupStatus.CONFIRMED else None,
+        created_at=now,
+        confirmed_at=now if status == SignupStatus.CONFIRMED else None,
         payment=payment,
     )
     signup._state.adding = False
