@@ -18,8 +18,10 @@ from faker.providers.company.zh_CN import Provider as CompanyProvider
 from faker.providers.person.zh_CN import Provider as PersonProvider
 
 from accounts.models import User
+from clubs import demo as clubs_demo
 from core import idcard, pii
 from elections import demo as election_demo
+from live import demo as live_demo
 from members.models import JoinApplication, Member, MembershipPeriod, Transfer
 from orgs.models import CadreRole, Org, OrgKind
 
@@ -325,6 +327,9 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
 
     election_demo.seed(gen.rng, grassroots, now)
     progress("选举：一场已结束（含结果），一场进行中")
+    clubs_demo.seed(gen.rng, cadre_people[0][0])  # the district admin decides the proposals
+    live_demo.seed(gen.rng, root, cadre_people[0][0], now)  # sessions hosted by the federation
+    progress("兴趣联盟与在线直播已就绪")
 
     admin_user = cadre_people[0][0]
     cadre_list = [
