@@ -191,6 +191,8 @@ if os.environ.get("REDIS_URL"):
 
 # --- UnionHome.
 UNIONHOME_PII_KEY = os.environ.get("UNIONHOME_PII_KEY", "")
+# Hosts of streaming providers whose live URLs are accepted besides plain .m3u8 addresses.
+LIVE_PROVIDER_HOSTS = [h.strip() for h in os.environ.get("UNIONHOME_LIVE_PROVIDER_HOSTS", "").split(",") if h.strip()]
 UNIONHOME_SMS_BACKEND = os.environ.get("UNIONHOME_SMS_BACKEND", "accounts.sms.DevSmsBackend")
 UNIONHOME_SMS_GATEWAY_URL = os.environ.get("UNIONHOME_SMS_GATEWAY_URL", "")
 UNIONHOME_SMS_ACCESS_KEY_ID = os.environ.get("UNIONHOME_SMS_ACCESS_KEY_ID", "")

@@ -15,7 +15,9 @@ $PY manage.py demo_logins --base "http://127.0.0.1:$PORT"
 
 $PY manage.py db_worker --queue-name default >var/worker.log 2>&1 &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
+$PY manage.py run_schedule >var/schedule.log 2>&1 &  # closes polls/elections, draws, reminders, expiry
+SCHEDULE=$!
+trap 'kill $WORKER $SCHEDULE 2>/dev/null || true' EXIT INT TERM
 if [ "${PROD:-0}" = "1" ]; then
   export DEBUG=0 UNIONHOME_HTTPS=0
   export SECRET_KEY=${SECRET_KEY:-$(cat var/secret_key 2>/dev/null || (head -c 48 /dev/urandom | base64 | tee var/secret_key))}
