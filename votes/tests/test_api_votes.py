@@ -309,3 +309,30 @@ def test_contest_endpoints(api, district):
     )
     r = admin.post(f"/api/v1/polls/{pid}/awards", {})
     assert r.status_code == 409 and _err(r) == "awards_published"
+
+
+@pytest.mark.django_db
+def test_device_limit_needs_an_identified_device(api, district, settings):
+    settings.VOTE_DEVICE_LIMIT = 1
+    poll = api(district.admin_a).post("/api/v1/polls", _body(district.street_a, eligibility="everyone")).json()
+    url = f"/api/v1/polls/{poll['id']}/ballots"
+    one = {"option_ids": [poll["options"][0]["id"]]}
+    # Without X-Device-Id the same User-Agent and address are one fallback hash: recorded, not limited.
+    assert [api(b.follower()).post(url, one).status_code for _ in range(3)] == [201, 201, 201]
+    assert api(b.follower()).post(url, one, HTTP_X_DEVICE_ID="phone-1").status_code == 201
+    r = api(b.follower()).post(url, one, HTTP_X_DEVICE_ID="phone-1")
+    assert r.status_code == 429 and _err(r) == "rate_limited" and int(r["Retry-After"]) >= 1
+    devices = set(Ballot.objects.values_list("device", flat=True))
+    assert len(devices) == 2 and "phone-1" not in devices  # stored as hashes
+
+
+@pytest.mark.django_db
+def test_new_accounts_refused_with_their_own_message(api, district):
+    poll = (
+        api(district.admin_a)
+        .post("/api/v1/polls", _body(district.street_a, eligibility="everyone", block_new_accounts=True))
+        .json()
+    )
+    r = api(b.follower()).post(f"/api/v1/polls/{poll['id']}/ballots", {"option_ids": [poll["options"][0]["id"]]})
+    assert r.status_code == 403 and _err(r) == "not_eligible" and "注册" in r.json()["error"]["message"]
+    assert Ballot.objects.count() == 0
