@@ -203,9 +203,11 @@ def choice_error(poll, choices: list[int], option_ids: frozenset[int]) -> Invali
 
 def ballot_day(poll, now: dt.datetime) -> tuple[dt.date, int]:
     """(day, slots): the voter's day in Asia/Shanghai with N slots, or the opening day with 1 slot."""
+    # The deployment's zone (settings.TIME_ZONE), whatever zone a request may have activated.
+    tz = timezone.get_default_timezone()
     if poll.ballots_per_day:
-        return timezone.localdate(now), poll.ballots_per_day
-    return timezone.localdate(poll.opens_at), 1
+        return timezone.localdate(now, tz), poll.ballots_per_day
+    return timezone.localdate(poll.opens_at, tz), 1
 
 
 def clean_ip(ip: object) -> tuple[str | None, str]:

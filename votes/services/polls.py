@@ -48,6 +48,7 @@ __all__ = [
     "polls_for_cadre",
     "polls_for_user",
     "public_record",
+    "public_record_chunks",
     "receipts_page",
     "recount",
     "require_closed",
@@ -499,7 +500,30 @@ def find_receipt(poll: Poll, code: object) -> dict | None:
     return _receipt_item(*row) if row else None
 
 
-def public_record(poll: Poll) -> dict:
+def public_record_chunks(poll: Poll, chunk: int = 5000):
+    """public_record as JSON text, in pieces (for a streaming response): a big poll's ballots are
+    never all in memory at once. The same document as json.dumps(public_record(poll))."""
+    import json
+
+    from .tally import stream
+
+    record = public_record(poll, with_ballots=False)
+    del record["ballots"]  # last: streamed after the rest
+    head = json.dumps(record, ensure_ascii=False)
+    yield head[:-1] + ', "ballots": ['
+    first = True
+    part: list[str] = []
+    for bid, receipt, choices, stamp, void_id in stream(poll.pk):
+        part.append(json.dumps([bid, receipt, [int(c) for c in choices.split(",") if c], stamp, void_id]))
+        if len(part) >= chunk:
+            yield ("" if first else ", ") + ", ".join(part)
+            first, part = False, []
+    if part:
+        yield ("" if first else ", ") + ", ".join(part)
+    yield "]}"
+
+
+def public_record(poll: Poll, *, with_ballots: bool = True) -> dict:
     """Everything needed to recount by hand after close: options, published tally, chain, voids and
     every ballot as its chain line's fields. (Large polls: tens of MB; the portal serves it.)"""
     from .tally import ALGORITHM, genesis, stream
@@ -534,6 +558,6 @@ def public_record(poll: Poll) -> dict:
         ],
         "ballots": [
             [bid, receipt, [int(c) for c in choices.split(",") if c], stamp, void_id]
-            for bid, receipt, choices, stamp, void_id in stream(poll.pk)
+            for bid, receipt, choices, stamp, void_id in (stream(poll.pk) if with_ballots else ())
         ],
     }

@@ -535,3 +535,15 @@ def test_photos_refuse_non_images_big_files_and_strangers(district, tmp_path, se
         polls.set_option_photo(district.admin_b, option, SimpleUploadedFile("a.png", _image("PNG")))
     option.refresh_from_db()
     assert not option.photo
+
+
+@pytest.mark.django_db
+def test_the_streamed_record_is_the_same_document(district):
+    import json
+
+    p, ids, made = _voted_poll(district, 7)
+    polls.close_poll(district.admin_a, p)
+    p.refresh_from_db()
+    streamed = json.loads("".join(polls.public_record_chunks(p, chunk=3)))
+    assert streamed == json.loads(json.dumps(polls.public_record(p)))
+    assert len(streamed["ballots"]) == 7
