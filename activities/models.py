@@ -124,19 +124,30 @@ class SignupStatus(models.TextChoices):
 
 
 class Signup(models.Model):
-    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, related_name="signups")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="activity_signups")
+    # No single-column indexes on the foreign keys: the composite indexes below lead with activity
+    # and user, and movements are never deleted (nothing looks a sign-up up by its movement). Each
+    # index is one more page written by every sign-up of a rush; the redundant five doubled it.
+    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, related_name="signups", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="activity_signups", db_index=False
+    )
     status = models.CharField(max_length=10, choices=SignupStatus.choices)
     answers = models.JSONField(default=dict, blank=True)  # the activity's extra fields
     created_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by_activity = models.BooleanField(default=False)  # the whole activity was cancelled
-    payment = models.ForeignKey(Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    refund = models.ForeignKey(Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    payment = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    refund = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     checked_in_at = models.DateTimeField(null=True, blank=True)
     checkin_method = models.CharField(max_length=10, blank=True)  # "qr" (member scanned) or "card" (organizer scanned)
-    reward = models.ForeignKey(Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reward = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [

@@ -36,6 +36,7 @@ import re
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -319,18 +320,36 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
             ).fetchone()
             if row is None:  # a parallel sign-up of the same person won; this one leaves no trace
                 raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
-    signup = Signup(
-        id=row[0],
-        activity_id=aid,
-        user=user,
+    return _loaded_signup(row[0], aid, user, status, answers, now, payment, position)
+
+
+def _loaded_signup(pk, activity_id, user, status, answers, now, payment, position) -> Signup:
+    """The row just written, as a Signup, without Model.__init__ (a fifth of the sign-up's own
+    time in a rush): the values are the ones the INSERT used, in the shape `from_db` would give."""
+    signup = Signup.__new__(Signup)
+    signup.__dict__.update(
+        id=pk,
+        activity_id=activity_id,
+        user_id=user.pk,
         status=status,
         answers=answers,
         created_at=now,
         confirmed_at=now if status == SignupStatus.CONFIRMED else None,
-        payment=payment,
+        cancelled_at=None,
+        cancelled_by_activity=False,
+        payment_id=payment.pk if payment else None,
+        refund_id=None,
+        checked_in_at=None,
+        checkin_method="",
+        reward_id=None,
+        position=position,
     )
-    signup._state.adding = False
-    signup.position = position
+    state = ModelState()
+    state.adding, state.db = False, connection.alias
+    state.fields_cache["user"] = user
+    if payment is not None:
+        state.fields_cache["payment"] = payment
+    signup._state = state
     return signup
 
 

@@ -364,3 +364,20 @@ def test_reminders_go_once_to_the_confirmed_of_activities_starting_within_a_day(
     signups.cancel_signup(first.user, soon.pk)
     assert send_reminders() == (1, 1)
     assert set(notes.values_list("user_id", flat=True)) == {first.user.pk, second.user.pk}
+
+
+def test_the_returned_sign_up_equals_the_stored_row(district):
+    """sign_up builds its answer without Model.__init__ (hot path): it must be the row as loaded."""
+    a = open_activity(district.admin_a, district.street_a, capacity=1, points_cost=5)
+    first, second = _members(district.union_a1, 2)
+    give(district.union_a1, district.district_admin, [first], 10)
+    fields = [f.attname for f in Signup._meta.concrete_fields]
+    for m in (first, second):
+        s = signups.sign_up(m.user, a.pk)
+        stored = Signup.objects.get(pk=s.pk)
+        assert {f: getattr(s, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+        assert s.user == m.user and s._state.adding is False and s._state.db == "default"
+    assert s.position == 1 and s.get_status_display() == "候补中"
+    s.answers = {"note": "x"}
+    s.save(update_fields=["answers"])
+    assert Signup.objects.get(pk=s.pk).answers == {"note": "x"}
