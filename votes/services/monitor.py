@@ -127,7 +127,7 @@ def _series(poll: Poll, since: dt.datetime | None) -> dict:
 
 ROLLUP_LAG = dt.timedelta(seconds=60)
 HOUR_TOP = 20  # networks and devices kept per hour (ClusterHour)
-REQUEST_ROLLUP_BUDGET = 0.3  # seconds a monitor page may spend rolling up a backlog
+REQUEST_ROLLUP_BUDGET = 0.2  # seconds a monitor page may spend rolling up a backlog (10 minutes of ballots at a time)
 CANDIDATES = 15  # of a time window, counted exactly before the top 10 are picked
 
 
@@ -162,17 +162,20 @@ def _grouped(cursor, poll_id: int, column: str, lo: dt.datetime | None, hi: dt.d
     return cursor.fetchall()
 
 
-def rollup(poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG, budget: float | None = None) -> int:
+def rollup(
+    poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG, budget: float | None = None, chunk: dt.timedelta | None = None
+) -> int:
     """Add the ballots created since the last roll-up (up to `lag` ago) to the poll's cluster counts,
-    an hour at a time (each hour its own transaction), and each hour's top networks and devices once
-    it is over; returns how many ballots were added. With a `budget` (seconds) it stops after the
-    hour that exhausts it: a page never waits for a long backlog, which `close_polls` (cron, every
-    minute) works off.
+    an hour at a time (each its own transaction), and each hour's top networks and devices once it
+    is over; returns how many ballots were added. With a `budget` (seconds) it goes 10 minutes of
+    ballots at a time and stops after the piece that exhausts it: a page never waits for a long
+    backlog, which `close_polls` (cron, every minute) works off.
 
     Ballots are taken by creation time: a ballot's created_at is taken inside its transaction just
     before its insert, so every ballot older than `lag` is committed."""
     deadline = time.monotonic() + budget if budget is not None else None
     hour = dt.timedelta(hours=1)
+    chunk = chunk or (dt.timedelta(minutes=10) if budget is not None else hour)
     added = 0
     while True:
         end = timezone.now() - lag
@@ -186,7 +189,7 @@ def rollup(poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG, budget: float | None =
                 cursor.execute("UPDATE votes_poll SET rollup_until = %s WHERE id = %s", [_db_dt(until), poll.pk])
                 return added
             hour_start = _hour(until.astimezone(dt.UTC))
-            stop = min(end, hour_start + hour)
+            stop = min(end, hour_start + hour, until + chunk)
             for kind, column in (("prefix", "ip_prefix"), ("device", "device")):
                 rows = _grouped(cursor, poll.pk, column, until, stop)
                 if kind == "prefix":
@@ -201,18 +204,39 @@ def rollup(poll: Poll, *, lag: dt.timedelta = ROLLUP_LAG, budget: float | None =
             return added
 
 
+_UPSERT_COUNTS = (
+    " ON CONFLICT (poll_id, kind, value) DO UPDATE SET"
+    " ballots = votes_clustercount.ballots + excluded.ballots,"
+    " new_accounts = votes_clustercount.new_accounts + excluded.new_accounts,"
+    " voided = votes_clustercount.voided + excluded.voided"
+)
+
+
 def _add_counts(cursor, poll_id: int, kind: str, rows: list) -> None:
-    for start in range(0, len(rows), 500):
-        part = rows[start : start + 500]
+    """Add grouped (value, ballots, new, voided) rows to the cluster counts: one row per device that
+    voted, so as many rows as ballots at worst; sent as arrays (PostgreSQL) or executemany (SQLite)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
         cursor.execute(
-            "INSERT INTO votes_clustercount (poll_id, kind, value, ballots, new_accounts, voided) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
-            + " ON CONFLICT (poll_id, kind, value) DO UPDATE SET"
-            " ballots = votes_clustercount.ballots + excluded.ballots,"
-            " new_accounts = votes_clustercount.new_accounts + excluded.new_accounts,"
-            " voided = votes_clustercount.voided + excluded.voided",
-            [v for value, n, new, voided in part for v in (poll_id, kind, value, n, new or 0, voided or 0)],
+            "INSERT INTO votes_clustercount (poll_id, kind, value, ballots, new_accounts, voided)"
+            " SELECT %s, %s, v, n, na, vd FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[]) AS t(v, n, na, vd)"
+            + _UPSERT_COUNTS,
+            [
+                poll_id,
+                kind,
+                [r[0] for r in rows],
+                [int(r[1]) for r in rows],
+                [int(r[2] or 0) for r in rows],
+                [int(r[3] or 0) for r in rows],
+            ],
         )
+        return
+    cursor.executemany(
+        "INSERT INTO votes_clustercount (poll_id, kind, value, ballots, new_accounts, voided)"
+        " VALUES (%s, %s, %s, %s, %s, %s)" + _UPSERT_COUNTS,
+        [(poll_id, kind, value, n, new or 0, voided or 0) for value, n, new, voided in rows],
+    )
 
 
 def _add_hour(cursor, poll_id: int, kind: str, hour: dt.datetime, top: list) -> None:
