@@ -301,6 +301,10 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
                     raise DomainError(ActivityErrors.SIGNUP_CLOSED, _("活动已取消"))
                 status, position = SignupStatus.WAITLISTED, row[0]
             else:
+                # Full, or cancelled since the read (the seat UPDATE asks for a published activity).
+                state = db.run("SELECT status FROM activities_activity WHERE id = %s", [aid]).fetchone()
+                if state and state[0] == ActivityStatus.CANCELLED:
+                    raise DomainError(ActivityErrors.SIGNUP_CLOSED, _("活动已取消"))
                 raise _full()
             payment = None
             if status == SignupStatus.CONFIRMED and a.points_cost:
