@@ -167,11 +167,13 @@ def import_status(request: HttpRequest, job_id: int):
     return jobs.job_payload(jobs.job_for(request.auth, job_id))
 
 
+# Django matches URL patterns in order: the routers whose writes come in rushes (sign-ups,
+# ballots, redemptions) go first, so their requests are not tried against every other pattern.
+api.add_router("", activities_router)
+api.add_router("", votes_router)
 api.add_router("", points_router)
 api.add_router("", lottery_router)
-api.add_router("", votes_router)
 api.add_router("", elections_router)
-api.add_router("", activities_router)
 api.add_router("", clubs_router)
 api.add_router("", live_router)
 

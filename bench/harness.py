@@ -504,9 +504,10 @@ def django_shell(env: dict[str, str], code: str, *, timeout: float = 1800) -> st
 
 _ISSUE_TOKENS = """
 import json, sys
+from pathlib import Path
 from accounts.models import User
 from accounts.services import issue_token
-ids = json.loads({ids!r})
+ids = json.loads(Path({path!r}).read_text())
 users = {{u.pk: u for u in User.objects.filter(pk__in=ids)}}
 print("TOKENS " + json.dumps([issue_token(users[i])[0] for i in ids]))
 """
@@ -516,7 +517,14 @@ def issue_tokens(env: dict[str, str], user_ids: list[int]) -> list[str]:
     """Bearer tokens minted directly in the database (accounts.services.issue_token), in the
     order of user_ids: thousands in seconds, where password logins cost ~0.3 s each."""
     t = time.monotonic()
-    out = django_shell(env, _ISSUE_TOKENS.format(ids=json.dumps(user_ids)))
+    # The ids go through a file: tens of thousands of them overflow a command line.
+    OUT.mkdir(parents=True, exist_ok=True)
+    ids_file = OUT / f"token-ids-{os.getpid()}.json"
+    ids_file.write_text(json.dumps(user_ids))
+    try:
+        out = django_shell(env, _ISSUE_TOKENS.format(path=str(ids_file)))
+    finally:
+        ids_file.unlink(missing_ok=True)
     line = next(ln for ln in out.splitlines() if ln.startswith("TOKENS "))
     tokens = json.loads(line[len("TOKENS ") :])
     log(f"{len(tokens)} tokens issued in the database in {time.monotonic() - t:.1f} s")

@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         check["confirmed"] == args.seats == check["confirmed_count"]
         and rush_counts["c201"] == args.seats
         and check["twice"] == 0
-        and steady_check["confirmed"] == steady_counts["c201"] == steady_check["confirmed_count"]
+        # Requests still in flight when wrk stops are committed but not counted by wrk: at most
+        # one per connection.
+        and steady_counts["c201"] <= steady_check["confirmed"] <= steady_counts["c201"] + args.connections
+        and steady_check["confirmed"] == steady_check["confirmed_count"]
     )
     verdict = "meets" if ratio >= TARGET else "MISSES"
     filled = "full in" if check["confirmed"] == args.seats else f"NOT full ({check['confirmed']}) after"

@@ -18,6 +18,7 @@ from faker.providers.company.zh_CN import Provider as CompanyProvider
 from faker.providers.person.zh_CN import Provider as PersonProvider
 
 from accounts.models import User
+from activities import demo as activities_demo
 from clubs import demo as clubs_demo
 from core import idcard, pii
 from elections import demo as election_demo
@@ -330,6 +331,8 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     clubs_demo.seed(gen.rng, cadre_people[0][0])  # the district admin decides the proposals
     live_demo.seed(gen.rng, root, cadre_people[0][0], now)  # sessions hosted by the federation
     progress("兴趣联盟与在线直播已就绪")
+    activities_demo.seed(gen.rng, root=root, streets=streets, admin=cadre_people[0][0], now=now)
+    progress("活动：报名中、已满（候补）、已结束（含签到）与待审核的会员发起活动")
 
     admin_user = cadre_people[0][0]
     cadre_list = [
