@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,7 +30,7 @@ _SETUP = """
 import datetime as dt, json, secrets
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
+from importlib import import_module
 from django.utils import timezone
 from activities.models import Activity
 from members.models import Member
@@ -54,13 +55,18 @@ for i in range({in_scope} + {out_scope}):
         checkin_secret=secrets.token_hex(16), status="published",
     ))
 Activity.objects.bulk_create(rows, batch_size=1000)
-s = SessionStore()
+s = import_module(settings.SESSION_ENGINE).SessionStore()  # signed-cookie sessions: the key is the cookie
 s[SESSION_KEY] = str(member.user.pk)
-s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+s[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 s[HASH_SESSION_KEY] = member.user.get_session_auth_hash()
-s.create()
+s.save()
 print("SETUP " + json.dumps({{"user_id": member.user_id, "session": s.session_key, "cookie": settings.SESSION_COOKIE_NAME}}))
 """
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect (to the login page) is an answer to report, not to follow
 
 
 def write_get_lua(headers: dict[str, str], path: Path) -> Path:
@@ -108,6 +114,16 @@ def main(argv: list[str] | None = None) -> int:
             if st != 200:
                 raise RuntimeError(f"GET /api/v1/activities: {st} {body}")
             harness.log(f"API list: count {body.get('count')}")
+            # The page itself, once, as the member: a 200 with activities on it (not a login redirect).
+            req = urllib.request.Request(
+                srv.url + args.page, headers={"Cookie": f"{setup['cookie']}={setup['session']}"}
+            )
+            opener = urllib.request.build_opener(_NoRedirect())
+            with opener.open(req, timeout=30) as resp:
+                html = resp.read().decode("utf-8")
+                if resp.status != 200 or "职工" not in html:
+                    raise RuntimeError(f"{args.page}: {resp.status}, not the member's activity list")
+            harness.log(f"{args.page}: 200, {len(html)} bytes, {html.count('第')} activity titles")
             harness.warm_up(srv.url + args.page, lua=page_lua)
             page = harness.run_wrk(srv.url + args.page, lua=page_lua, **kw)
             harness.warm_up(srv.url + "/api/v1/activities", lua=api_lua)

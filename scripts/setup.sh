@@ -60,7 +60,7 @@ if [ ! -f static/vendor/.stamp ] || [ assets/package.json -nt static/vendor/.sta
   cp assets/node_modules/weui/dist/style/weui.min.css static/vendor/
   cp assets/node_modules/htmx.org/dist/htmx.min.js static/vendor/
   cp assets/node_modules/echarts/dist/echarts.min.js static/vendor/
-  cp assets/node_modules/hls.js/dist/hls.min.js static/vendor/   # live sessions' player where HLS isn't native
+  cp assets/node_modules/hls.js/dist/hls.min.js assets/node_modules/hls.js/dist/hls.min.js.map static/vendor/  # the live player where HLS isn't native (its source map too: collectstatic follows the reference)
   cp assets/node_modules/jsqr/dist/jsQR.js static/vendor/        # camera QR decoding on the check-in page
   touch static/vendor/.stamp
 fi
