@@ -133,10 +133,12 @@ class VoidBatch(models.Model):
 
 
 class Ballot(models.Model):
-    # No single-column indexes on poll and void: the composite indexes below start with poll, and
-    # nothing looks ballots up by void batch; every index is one more write on the voting hot path.
+    # No single-column indexes on poll, voter and void: the composite indexes below start with poll,
+    # and nothing looks ballots up by voter or void batch alone; every index is one more write on
+    # the voting hot path.
     poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots", db_index=False)
-    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Found by (poll, voter, …) through the one-per-rule constraint's index; no index of its own.
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     day = models.DateField()  # the voter's day (Asia/Shanghai); the poll's opening day when one in all
     n = models.PositiveSmallIntegerField(default=1)  # 1…ballots_per_day
     choices = models.CharField(max_length=400)  # option ids, ascending, comma-separated

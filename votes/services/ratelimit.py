@@ -29,8 +29,24 @@ _DEFAULTS = {
 }
 
 
+_cache: tuple[object, dict] = (None, {})
+
+
 def limit(kind: str) -> tuple[int, int]:
-    """(limit, window seconds) for "ACCOUNT" | "IP" | "DEVICE": settings, then environment, then default."""
+    """(limit, window seconds) for "ACCOUNT" | "IP" | "DEVICE": settings, then environment, then default.
+
+    Read once per settings object (every ballot asks; a test's settings override is a new object)."""
+    global _cache
+    holder = getattr(settings, "_wrapped", settings)
+    if _cache[0] is not holder:  # held, so its id is never reused by another settings object
+        _cache = (holder, {})
+    found = _cache[1].get(kind)
+    if found is None:
+        found = _cache[1][kind] = _read(kind)
+    return found
+
+
+def _read(kind: str) -> tuple[int, int]:
     default_limit, default_window = _DEFAULTS[kind]
     lim = getattr(settings, f"VOTE_{kind}_LIMIT", None)
     if lim is None:

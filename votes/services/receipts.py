@@ -9,8 +9,17 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LENGTH = 12  # 31^12 ≈ 7.9e17: unguessable, and a collision is a one-in-10^11 event even at 10M ballots
 
 
+_SPACE = len(ALPHABET) ** LENGTH
+
+
 def new_receipt() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    """One uniform draw from the 31^12 receipts (one call to the OS's randomness, not twelve)."""
+    n = secrets.randbelow(_SPACE)
+    out = []
+    for _ in range(LENGTH):
+        n, i = divmod(n, 31)
+        out.append(ALPHABET[i])
+    return "".join(out)
 
 
 def normalize(code: object) -> str:

@@ -547,3 +547,30 @@ def test_the_streamed_record_is_the_same_document(district):
     streamed = json.loads("".join(polls.public_record_chunks(p, chunk=3)))
     assert streamed == json.loads(json.dumps(polls.public_record(p)))
     assert len(streamed["ballots"]) == 7
+
+
+@pytest.mark.django_db
+def test_sqlite_inserts_a_ballot_only_while_the_poll_is_open_inside_the_writer_lock(district):
+    """On SQLite the poll is checked before the writer lock; the insert itself re-checks the close."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL holds the poll FOR KEY SHARE instead")
+    p = b.poll(district.admin_a, district.street_a)
+    m = b.member(district.union_a1)
+    db = ballot_rules._Db()
+    row = [
+        p.pk,
+        m.user_id,
+        "2026-01-01",
+        1,
+        str(b.option_ids(p)[0]),
+        "GUARD2345678",
+        "2026-01-01 00:00:00",
+        None,
+        "",
+        "",
+    ]
+    Poll.objects.filter(pk=p.pk).update(closed_at=timezone.now())
+    assert db.run(ballot_rules._INSERT_IF_OPEN_SQL, [*row, False, p.pk]).fetchone() is None
+    Poll.objects.filter(pk=p.pk).update(closed_at=None)
+    assert db.run(ballot_rules._INSERT_IF_OPEN_SQL, [*row, False, p.pk]).fetchone() is not None
+    db.close()
