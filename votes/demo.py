@@ -173,7 +173,7 @@ def seed(rng: random.Random, *, root: Org | None = None, admin=None, now: dt.dat
     cadre_ids = set(CadreRole.objects.values_list("user_id", flat=True))
     people = [
         pk
-        for pk in User.objects.filter(is_active=True, date_joined__lte=now).order_by("id").values_list("pk", flat=True)
+        for pk in User.objects.filter(is_active=True).order_by("id").values_list("pk", flat=True)
         if pk not in cadre_ids
     ]
     opens = now - dt.timedelta(days=5)

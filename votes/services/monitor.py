@@ -30,7 +30,7 @@ from core.errors import DomainError, Invalid
 
 from ..models import COUNTER_SHARDS, Poll, VoidBatch
 from . import ratelimit
-from .ballots import BUCKET_SECONDS, aware, bucket_of
+from .ballots import BUCKET_SECONDS, aware, barrier, bucket_of
 from .errors import VoteErrors
 from .polls import require_admin
 from .tally import is_closed
@@ -133,7 +133,7 @@ CANDIDATES = 15  # of a time window, counted exactly before the top 10 are picke
 
 def _lock_poll_for_rollup(cursor, poll_id: int):
     """The poll row, locked against other roll-ups, voids and the seal but not against ballots
-    (FOR NO KEY UPDATE does not conflict with the FOR KEY SHARE every ballot holds)."""
+    (which hold the poll's advisory lock, not its row)."""
     lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
     cursor.execute(
         f"SELECT rollup_until, closed_at, closes_at, seal_claimed_at FROM votes_poll WHERE id = %s{lock}", [poll_id]
@@ -507,8 +507,13 @@ def void_ballots(
 
 
 def _lock_open(cursor, poll: Poll) -> dt.datetime | None:
-    """Lock the poll against roll-ups and the seal (not against ballots), refuse once it is closed;
-    the time the cluster counts are rolled up to."""
+    """Lock the poll, refuse once it is closed; the time the cluster counts are rolled up to.
+
+    The void waits for the ballots in flight and holds new ones for its few milliseconds (the
+    poll's exclusive advisory lock on PostgreSQL): a ballot takes its counter and bucket rows in one
+    statement, in an order the planner picks, and a void taking the same rows beside it in its own
+    order could deadlock. The poll row (FOR NO KEY UPDATE) keeps roll-ups and the seal out."""
+    barrier(poll.pk)
     until, closed_at, closes_at, claimed = _lock_poll_for_rollup(cursor, poll.pk)
     probe = Poll(closed_at=aware(closed_at), closes_at=aware(closes_at), seal_claimed_at=aware(claimed))
     if is_closed(probe):

@@ -46,9 +46,9 @@ def test_monitor_shows_the_cluster_with_its_voters_and_new_accounts(district, br
     assert top == {"prefix": "61.183.45.0/24", "ballots": 8, "voters": 8, "new_accounts": 8, "voided": 0}
     assert data["clusters"]["devices"][0]["device"] == "farm-1"
     assert {c["prefix"] for c in data["clusters"]["prefixes"]} >= {"10.0.0.0/24", "10.0.5.0/24"}
-    series = data["series"]
-    assert len(series["buckets"]) == len(series["ballots"]) == 1 and series["ballots"] == [14]
-    assert {o["id"]: o["votes"] for o in series["options"]} == {ids[0]: [3], ids[1]: [3], ids[2]: [8]}
+    series = data["series"]  # one bucket, or two when the test runs across a 10-minute boundary
+    assert len(series["buckets"]) == len(series["ballots"]) in (1, 2) and sum(series["ballots"]) == 14
+    assert {o["id"]: sum(o["votes"]) for o in series["options"]} == {ids[0]: 3, ids[1]: 3, ids[2]: 8}
     assert {a["ip"] for a in data["attempts"]} >= {"61.183.45.10", "10.0.0.8"}
     # A window of the last hour holds them all too.
     assert monitor.monitor(p, hours=1)["clusters"]["prefixes"][0]["ballots"] == 8
@@ -81,6 +81,13 @@ def test_bursts_are_buckets_far_above_the_median(district):
     voters = [b.follower() for _ in range(40)]
     for i, u in enumerate(voters):
         _cast(p, u, ids[1] if i < 36 else ids[0], f"10.9.{i}.1")
+    # (Had the casting crossed a 10-minute boundary, put its buckets back into one.)
+    cast = BallotBucket.objects.filter(poll=p, bucket__gte=now_bucket)
+    per_option = {o: sum(cast.filter(option_id=o).values_list("votes", flat=True)) for o in ids}
+    cast.delete()
+    BallotBucket.objects.bulk_create(
+        [BallotBucket(poll=p, option_id=o, bucket=now_bucket, votes=v, ballots=v) for o, v in per_option.items()]
+    )
     data = monitor.monitor(p)
     assert data["median_per_bucket"] == 4
     (burst,) = data["bursts"]
