@@ -1,26 +1,25 @@
 """Casting a ballot: the hot path of a vote rush, in plain SQL.
 
-One transaction, a handful of statements, no ORM query building (see points/services/ledger.py
-for why: under a rush the ORM's compilation cost more than the database's work):
+No ORM query building (see points/services/ledger.py for why: under a rush the ORM's compilation
+cost more than the database's work), and as few round trips as the database allows:
 
 1. the poll, its org path, its option ids and the voter's account creation time, in one
-   statement (on PostgreSQL with the poll's shared advisory lock, which closing, sealing and
-   voiding wait on; on SQLite before the writer lock, the insert re-checking the close);
-2. `INSERT … ON CONFLICT (poll, voter, day, n) DO NOTHING` for n = 1…N: the unique constraint
-   decides who gets a slot, never a count-then-insert;
-3. +1 on the counter row of the voter's shard for each chosen option (one UPDATE);
-4. +1 on the option's 10-minute bucket for the monitor (one upsert);
-5. the rate counters (one upsert for the account, address and device keys), last because the
-   address row is shared by a whole workplace behind one NAT: it stays locked the shortest time.
+   statement, read and checked (window, eligibility, choices) before any lock;
+2. the write. SQLite, one transaction under its one writer lock (queued on a file lock, see
+   core/sqlite): `INSERT … SELECT … WHERE the poll is still open ON CONFLICT (poll, voter, day, n)
+   DO NOTHING` for n = 1…N, +1 on the voter's shard's counter row of each chosen option, +1 on the
+   options' 10-minute buckets, the rate counters. PostgreSQL, one statement per try (data-modifying
+   WITH): the rate counters, the poll still open held FOR KEY SHARE, the insert under the limits,
+   the counters and the buckets; outside a transaction it commits by itself (no BEGIN, no COMMIT).
 
-On SQLite the whole transaction holds the database's one writer lock (queued on a file lock, see
-core/sqlite), so the order matters only for PostgreSQL, where every transaction takes rows in the
-same order (ballot, counters by option id, buckets by option id, rate keys sorted) and none waits
-in a cycle.
+The unique constraint decides who gets a slot, never a count-then-insert. Closing, sealing and
+voiding lock the poll row FOR UPDATE (PostgreSQL), or are writes (SQLite): a ballot in flight
+finishes first, and a later one sees them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -62,42 +61,19 @@ class PollRow:
     option_ids: frozenset[int]
 
 
-# PostgreSQL advisory locks on a poll (class id "vote"): every ballot transaction holds the shared
-# one; closing, sealing and voiding take the exclusive one, so they wait for the ballots in flight and
-# new ballots wait for them. In the lock manager's memory: no write to the poll row, which every
-# voter of a rush would otherwise share (FOR KEY SHARE by many at once means a new multixact each).
-POLL_LOCK_CLASS = 0x766F7465
-
-
-def barrier(poll_id: int) -> None:
-    """Inside a transaction: wait until no ballot of the poll is in flight and keep new ones out
-    until commit (PostgreSQL; on SQLite any write transaction already is the only writer)."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor == "postgresql":
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [POLL_LOCK_CLASS, int(poll_id)])
-
-
 _POLL_SQL = (
     "SELECT p.id, p.kind, p.max_choices, p.ballots_per_day, p.eligibility, p.opens_at, p.closes_at,"
     " p.block_new_accounts, p.closed_at, p.seal_claimed_at, o.path,"
     " (SELECT u.date_joined FROM accounts_user u WHERE u.id = %s),"
-    " (SELECT {agg} FROM votes_option op WHERE op.poll_id = p.id){lock}"
+    " (SELECT {agg} FROM votes_option op WHERE op.poll_id = p.id)"
     " FROM votes_poll p JOIN orgs_org o ON o.id = p.org_id WHERE p.id = %s"
 )
 _POLL_SQL_BY_VENDOR = {
-    "postgresql": _POLL_SQL.format(
-        agg="string_agg(op.id::text, ',')", lock=f", pg_advisory_xact_lock_shared({POLL_LOCK_CLASS}, p.id::int)"
-    ),
-    "sqlite": _POLL_SQL.format(agg="group_concat(op.id)", lock=""),
+    "postgresql": _POLL_SQL.format(agg="string_agg(op.id::text, ',')"),
+    "sqlite": _POLL_SQL.format(agg="group_concat(op.id)"),
 }
 
-_INSERT_SQL = (
-    "INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix, device,"
-    " new_account) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id"
-)
-# SQLite: the same, only while the poll is not closed or being sealed (closing and sealing write these
+# SQLite: a ballot, only while the poll is not closed or being sealed (closing and sealing write these
 # columns; inside the writer lock the insert sees them if they came first). No row back: a taken slot
 # or a closed poll, told apart by _STILL_OPEN_SQL.
 _INSERT_IF_OPEN_SQL = (
@@ -328,67 +304,19 @@ def cast_ballot(
     text = ",".join(map(str, choices))
     receipt = new_receipt()
     keys = ratelimit.keys_for(user.pk, poll_id, address, device if device_identified else "")
-    pg = connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
-    poll: PollRow | None = None
-    if not pg:
-        # SQLite has one writer at a time: read and check the poll before taking the writer lock
-        # (WAL readers never wait), and inside it only ask whether it was closed meanwhile.
-        db = _Db()
-        try:
-            poll = _checked(load_poll(db, poll_id, user.pk), standing, choices)
-        finally:
-            db.close()
-    refused: DomainError | None = None
-    ballot_id = n = None
+    db = _Db()
     try:
-        with transaction.atomic():
-            db = _Db()
-            try:
-                if pg:
-                    # With the poll's shared advisory lock: closing, sealing and voiding wait for this ballot;
-                    # the insert itself sees a close or seal that came first (its own snapshot, guarded).
-                    poll = _checked(load_poll(db, poll_id, user.pk), standing, choices)
-                # The time is taken here, inside the transaction and after any wait for the writer lock
-                # (SQLite) or the poll row (PostgreSQL): a ballot's created_at is within milliseconds
-                # of its insert, which the monitor's roll-up and the seal rely on.
-                now = timezone.now()
-                error = state_error(poll, now)
-                if error is not None:
-                    raise error
-                new_account = poll.voter_joined is not None and poll.voter_joined > poll.opens_at
-                day, slots = ballot_day(poll, now)
-                at, on = db.dt(now), db.date(day)
-                values = [poll.id, user.pk, on, 0, text, receipt, at, address, prefix, device, new_account]
-                if pg:
-                    ballot_id, n = _insert_and_count_pg(db, values, slots, choices, bucket_of(now), keys)
-                    if ballot_id is None and db.run(_STILL_OPEN_SQL, [poll.id]).fetchone() is None:
-                        raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
-                else:
-                    for n in range(1, slots + 1):
-                        values[3] = n
-                        row = db.run(_INSERT_IF_OPEN_SQL, [*values, poll.id]).fetchone()
-                        if row is not None:
-                            ballot_id = row[0]
-                            break
-                    if ballot_id is None and db.run(_STILL_OPEN_SQL, [poll.id]).fetchone() is None:
-                        raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
-                    if ballot_id is not None:
-                        _count(db, poll.id, choices, user.pk % COUNTER_SHARDS, bucket_of(now), new_account)
-                    _rate_limit(db, keys, time.time())
-                if ballot_id is None and poll.ballots_per_day:
-                    refused = DomainError(
-                        VoteErrors.DAILY_LIMIT_REACHED,
-                        _("今天的%(n)s票已经投完，明天再来") % {"n": poll.ballots_per_day},
-                    )
-                elif ballot_id is None:
-                    refused = DomainError(VoteErrors.ALREADY_VOTED, _("您已经投过票了"))
-            finally:
-                db.close()
+        # Read and checked before any lock: SQLite's WAL readers never wait for its one writer, and on
+        # PostgreSQL the write below re-checks, in the same statement, what may have changed since.
+        poll = _checked(load_poll(db, poll_id, user.pk), standing, choices)
+    finally:
+        db.close()
+    cast = _cast_pg if db.pg else _cast_sqlite
+    try:
+        ballot_id, n, now, day, new_account = cast(poll, user.pk, choices, text, receipt, address, prefix, device, keys)
     except _INTEGRITY_ERRORS:
         # Only a receipt collision gets here (1 in ~10^17 per pair); nothing was kept.
         raise DomainError("receipt_collision", _("系统繁忙，请重试")) from None
-    if refused is not None:
-        raise refused
     return _ballot(
         id=ballot_id,
         poll_id=poll.id,
@@ -404,6 +332,102 @@ def cast_ballot(
         new_account=new_account,
         void_id=None,
     )
+
+
+def _refusal(poll: PollRow) -> DomainError:
+    if poll.ballots_per_day:
+        return DomainError(
+            VoteErrors.DAILY_LIMIT_REACHED, _("今天的%(n)s票已经投完，明天再来") % {"n": poll.ballots_per_day}
+        )
+    return DomainError(VoteErrors.ALREADY_VOTED, _("您已经投过票了"))
+
+
+def _start(poll: PollRow) -> tuple[dt.datetime, dt.date, int, bool]:
+    # The time is taken just before the insert (after any wait for SQLite's writer lock): a ballot's
+    # created_at is within milliseconds of its commit, which the monitor's roll-up relies on.
+    now = timezone.now()
+    error = state_error(poll, now)
+    if error is not None:
+        raise error
+    day, slots = ballot_day(poll, now)
+    return now, day, slots, poll.voter_joined is not None and poll.voter_joined > poll.opens_at
+
+
+def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
+    """One write transaction under SQLite's writer lock: insert while the poll is still open, count,
+    bucket, rate counters; refusals over the rule still commit the rate counters."""
+    refused: DomainError | None = None
+    ballot_id = n = None
+    with transaction.atomic():
+        db = _Db()
+        try:
+            now, day, slots, new_account = _start(poll)
+            values = [
+                poll.id,
+                voter_id,
+                db.date(day),
+                0,
+                text,
+                receipt,
+                db.dt(now),
+                address,
+                prefix,
+                device,
+                new_account,
+            ]
+            for n in range(1, slots + 1):
+                values[3] = n
+                row = db.run(_INSERT_IF_OPEN_SQL, [*values, poll.id]).fetchone()
+                if row is not None:
+                    ballot_id = row[0]
+                    break
+            if ballot_id is None and db.run(_STILL_OPEN_SQL, [poll.id]).fetchone() is None:
+                raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
+            if ballot_id is not None:
+                _count(db, poll.id, choices, voter_id % COUNTER_SHARDS, bucket_of(now), new_account)
+            else:
+                refused = _refusal(poll)
+            _rate_limit(db, keys, time.time())
+        finally:
+            db.close()
+    if refused is not None:
+        raise refused
+    return ballot_id, n, now, day, new_account
+
+
+def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
+    """One statement a try (n = 1…N): rate counters (first try), the poll still open (held FOR KEY
+    SHARE, so a close or seal waits for it, and one that came first is seen), the insert, counters,
+    buckets. Outside a transaction the statement is its own: no BEGIN and COMMIT round trips."""
+    in_block = connections[DEFAULT_DB_ALIAS].in_atomic_block
+    now, day, slots, new_account = _start(poll)
+    bucket = bucket_of(now)
+    shard = voter_id % COUNTER_SHARDS
+    for n in range(1, slots + 1):
+        first = n == 1
+        sql = _pg_cast_sql(len(keys) if first else 0)
+        params = []
+        if first:
+            params += [v for key, start, _lim, _win in keys for v in (key, start)]
+            params += [v for key, _start, lim, _win in keys for v in (key, lim)]
+        params += [poll.id, now]
+        params += [poll.id, voter_id, day, n, text, receipt, now, address, prefix, device, new_account]
+        params += [choices[0], shard, choices, poll.id, bucket, choices[0], choices[0], new_account, choices]
+        # Inside a caller's transaction (an Idempotency-Key request) a failed statement must not
+        # leave it aborted: a savepoint. Otherwise the statement commits by itself.
+        with transaction.atomic() if in_block else contextlib.nullcontext():
+            db = _Db()
+            try:
+                ballot_id, hits, still_open = db.run(sql, params).fetchone()
+            finally:
+                db.close()
+        if first:
+            _check_limits(keys, hits or [], time.time())
+        if not still_open:
+            raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
+        if ballot_id is not None:
+            return ballot_id, n, now, day, new_account
+    raise _refusal(poll)
 
 
 def _checked(poll: PollRow | None, standing, choices: list[int]) -> PollRow:
@@ -459,13 +483,16 @@ def _count(db: _Db, poll_id: int, choices: list[int], shard: int, bucket: dt.dat
     )
 
 
-# PostgreSQL: the ballot, its counters and buckets (and on the first try the rate counters) in one
-# statement, so a ballot is four round trips (BEGIN, the poll, this, COMMIT) instead of seven. The
-# counters and buckets move only when the insert took the slot.
+# PostgreSQL: a ballot in one statement. r: the rate counters (first try only; they count refused
+# attempts too); p: the poll, still open, held FOR KEY SHARE (closing and sealing lock it FOR UPDATE:
+# they wait for this statement, and this one sees them if they came first); b: the ballot, only
+# under the rate limits and while the poll is open, slot by the unique constraint; c and k: the
+# counter row of the voter's shard and the 10-minute bucket of each chosen option, only if b took it.
 _PG_CAST_SQL = (
-    "WITH b AS (INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix,"
-    " device, new_account) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
-    " WHERE EXISTS (SELECT 1 FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL)"
+    "WITH {rate}p AS (SELECT id FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL"
+    " AND closes_at > %s FOR KEY SHARE),"
+    " b AS (INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix,"
+    " device, new_account) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM p{under_limits}"
     " ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id),"
     " c AS (UPDATE votes_optioncount SET votes = votes + 1,"
     " ballots = ballots + (CASE WHEN option_id = %s THEN 1 ELSE 0 END)"
@@ -476,48 +503,23 @@ _PG_CAST_SQL = (
     " ON CONFLICT (poll_id, option_id, bucket) DO UPDATE SET votes = votes_ballotbucket.votes + excluded.votes,"
     " ballots = votes_ballotbucket.ballots + excluded.ballots,"
     " new_accounts = votes_ballotbucket.new_accounts + excluded.new_accounts)"
-    "{rate} SELECT (SELECT id FROM b){rate_out}"
+    " SELECT (SELECT id FROM b), {hits}, EXISTS (SELECT 1 FROM p)"
 )
 
 
 @functools.lru_cache(maxsize=16)
 def _pg_cast_sql(n_keys: int) -> str:
     if not n_keys:
-        return _PG_CAST_SQL.format(rate="", rate_out="")
+        return _PG_CAST_SQL.format(rate="", under_limits="", hits="NULL::int[]")
     rows = ", ".join(["(%s, %s, 1)"] * n_keys)
+    limits = ", ".join(["(%s::text, %s::int)"] * n_keys)
     rate = (
-        f", r AS (INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
-        " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits)"
+        f"r AS (INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
+        " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits),"
+        f" l (key, lim) AS (VALUES {limits}),"
     )
-    return _PG_CAST_SQL.format(rate=rate, rate_out=", (SELECT array_agg(hits ORDER BY key) FROM r)")
-
-
-def _insert_and_count_pg(
-    db: _Db, values: list, slots: int, choices: list[int], bucket: dt.datetime, keys: list[tuple]
-) -> tuple[int | None, int]:
-    """(ballot id or None, n) trying n = 1…slots; the rate counters move once, with the first try."""
-    poll_id, voter_id, new_account = values[0], values[1], values[10]
-    tail = [
-        choices[0],
-        voter_id % COUNTER_SHARDS,
-        choices,
-        poll_id,
-        bucket,
-        choices[0],
-        choices[0],
-        new_account,
-        choices,
-    ]
-    for n in range(1, slots + 1):
-        values[3] = n
-        first = n == 1
-        rate = [v for key, start, _lim, _win in keys for v in (key, start)] if first else []
-        row = db.run(_pg_cast_sql(len(keys) if first else 0), [*values, poll_id, *tail, *rate]).fetchone()
-        if first:
-            _check_limits(keys, row[1] or [], time.time())
-        if row[0] is not None:
-            return row[0], n
-    return None, slots
+    under = " WHERE NOT EXISTS (SELECT 1 FROM r JOIN l ON l.key = r.key WHERE r.hits > l.lim)"
+    return _PG_CAST_SQL.format(rate=rate, under_limits=under, hits="(SELECT array_agg(hits ORDER BY key) FROM r)")
 
 
 def _check_limits(keys: list[tuple], hits: list[int], now: float) -> None:

@@ -30,7 +30,7 @@ from core.errors import DomainError, Invalid
 
 from ..models import COUNTER_SHARDS, Poll, VoidBatch
 from . import ratelimit
-from .ballots import BUCKET_SECONDS, aware, barrier, bucket_of
+from .ballots import BUCKET_SECONDS, aware, bucket_of
 from .errors import VoteErrors
 from .polls import require_admin
 from .tally import is_closed
@@ -133,7 +133,7 @@ CANDIDATES = 15  # of a time window, counted exactly before the top 10 are picke
 
 def _lock_poll_for_rollup(cursor, poll_id: int):
     """The poll row, locked against other roll-ups, voids and the seal but not against ballots
-    (which hold the poll's advisory lock, not its row)."""
+    (FOR NO KEY UPDATE does not conflict with the FOR KEY SHARE a ballot holds)."""
     lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
     cursor.execute(
         f"SELECT rollup_until, closed_at, closes_at, seal_claimed_at FROM votes_poll WHERE id = %s{lock}", [poll_id]
@@ -360,7 +360,7 @@ def _attempts(poll: Poll) -> list[dict]:
     since = int(timezone.now().timestamp()) - max(win, 3600)
     rows = _rows(
         "SELECT key, SUM(hits) FROM votes_ratecount WHERE key >= %s AND key < %s AND window_start >= %s"
-        " GROUP BY key ORDER BY 2 DESC LIMIT %s",
+        " GROUP BY key ORDER BY 2 DESC, key LIMIT %s",
         [lo, lo + "\uffff", since, TOP],
     )
     return [{"ip": key[len(lo) :], "attempts": int(hits)} for key, hits in rows]
@@ -509,12 +509,15 @@ def void_ballots(
 def _lock_open(cursor, poll: Poll) -> dt.datetime | None:
     """Lock the poll, refuse once it is closed; the time the cluster counts are rolled up to.
 
-    The void waits for the ballots in flight and holds new ones for its few milliseconds (the
-    poll's exclusive advisory lock on PostgreSQL): a ballot takes its counter and bucket rows in one
-    statement, in an order the planner picks, and a void taking the same rows beside it in its own
-    order could deadlock. The poll row (FOR NO KEY UPDATE) keeps roll-ups and the seal out."""
-    barrier(poll.pk)
-    until, closed_at, closes_at, claimed = _lock_poll_for_rollup(cursor, poll.pk)
+    On PostgreSQL FOR UPDATE: the void waits for the ballots in flight and holds new ones for its
+    few milliseconds (each ballot holds the row FOR KEY SHARE): a ballot takes its counter and bucket
+    rows in one statement, in an order the planner picks, and a void taking the same rows beside it
+    in its own order could deadlock. Roll-ups and the seal are kept out too."""
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    cursor.execute(
+        f"SELECT rollup_until, closed_at, closes_at, seal_claimed_at FROM votes_poll WHERE id = %s{lock}", [poll.pk]
+    )
+    until, closed_at, closes_at, claimed = cursor.fetchone()
     probe = Poll(closed_at=aware(closed_at), closes_at=aware(closes_at), seal_claimed_at=aware(claimed))
     if is_closed(probe):
         raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束，结果已封存，不能再作废选票"))

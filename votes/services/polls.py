@@ -31,7 +31,7 @@ from orgs.models import Org
 
 from ..models import COUNTER_SHARDS, Ballot, Eligibility, Option, OptionCount, Poll, PollKind, ResultsVisibility
 from . import receipts as receipt_codes
-from .ballots import ballot_day, barrier, cast_ballot, eligibility_error, state_error
+from .ballots import ballot_day, cast_ballot, eligibility_error, state_error
 from .errors import VoteErrors
 from .tally import Recount, counters, ensure_sealed, is_closed, recount, seal, seal_due_polls
 
@@ -436,7 +436,7 @@ def close_poll(actor, poll: Poll, *, ip: str | None = None) -> Poll:
     require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以结束投票"))
     now = timezone.now()
     with transaction.atomic():
-        barrier(poll.pk)  # waits for ballots in flight; later ones see the close
+        # FOR UPDATE: waits for ballots in flight (PostgreSQL: they hold the row FOR KEY SHARE); later ones see the close.
         locked = Poll.objects.select_for_update().only("id", "closes_at", "closed_at").get(pk=poll.pk)
         if locked.closed_at is not None or now >= locked.closes_at:
             raise DomainError(VoteErrors.ALREADY_CLOSED, _("投票已经结束"))

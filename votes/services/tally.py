@@ -22,8 +22,8 @@ checkpoint that no longer matches says where.
 
 Sealing cannot happen twice: it is claimed by a conditional UPDATE (so a rush of readers right
 after close starts one seal, not many), and written by another conditional UPDATE on an unsealed
-poll. The claim also waits for ballots in flight: on PostgreSQL it takes the poll's advisory lock
-that every ballot holds shared until it commits; on SQLite it is a write like every ballot.
+poll. The claim also waits for ballots in flight: on PostgreSQL it locks the poll row FOR UPDATE,
+which every ballot's statement holds FOR KEY SHARE; on SQLite it is a write like every ballot.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Poll
-from .ballots import aware, barrier
+from .ballots import aware
 
 log = logging.getLogger("unionhome.votes")
 
@@ -168,9 +168,8 @@ def _claim(poll_id: int) -> bool:
     """Take the seal (and wait for ballots in flight): True for the one caller that may seal now."""
     now = timezone.now()
     with transaction.atomic():
-        # Waits for every ballot in flight (PostgreSQL: they hold the poll's shared advisory lock); on
-        # SQLite this transaction already is the only writer.
-        barrier(poll_id)
+        # FOR UPDATE waits for every ballot in flight (PostgreSQL: each holds the poll row FOR KEY SHARE
+        # for its one statement) and later ones see the claim; on SQLite this already is the only writer.
         poll = Poll.objects.select_for_update().only("id", "closes_at", "closed_at").filter(pk=poll_id).first()
         if poll is None or (poll.closed_at is None and now < poll.closes_at):
             return False
