@@ -403,16 +403,29 @@ def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, pref
     now, day, slots, new_account = _start(poll)
     bucket = bucket_of(now)
     shard = voter_id % COUNTER_SHARDS
+    params = {
+        "poll": poll.id,
+        "now": now,
+        "voter": voter_id,
+        "day": day,
+        "text": text,
+        "receipt": receipt,
+        "ip": address,
+        "prefix": prefix,
+        "device": device,
+        "new": new_account,
+        "first": choices[0],
+        "shard": shard,
+        "choices": choices,
+        "bucket": bucket,
+        "keys": [k[0] for k in keys],
+        "starts": [k[1] for k in keys],
+        "limits": [k[2] for k in keys],
+    }
     for n in range(1, slots + 1):
         first = n == 1
-        sql = _pg_cast_sql(len(keys) if first else 0)
-        params = []
-        if first:
-            params += [v for key, start, _lim, _win in keys for v in (key, start)]
-            params += [v for key, _start, lim, _win in keys for v in (key, lim)]
-        params += [poll.id, now]
-        params += [poll.id, voter_id, day, n, text, receipt, now, address, prefix, device, new_account]
-        params += [choices[0], shard, choices, poll.id, bucket, choices[0], choices[0], new_account, choices]
+        sql = _PG_CAST_FIRST if first else _PG_CAST_AGAIN
+        params["n"] = n
         # Inside a caller's transaction (an Idempotency-Key request) a failed statement must not
         # leave it aborted: a savepoint. Otherwise the statement commits by itself.
         with transaction.atomic() if in_block else contextlib.nullcontext():
@@ -489,37 +502,37 @@ def _count(db: _Db, poll_id: int, choices: list[int], shard: int, bucket: dt.dat
 # under the rate limits and while the poll is open, slot by the unique constraint; c and k: the
 # counter row of the voter's shard and the 10-minute bucket of each chosen option, only if b took it.
 _PG_CAST_SQL = (
-    "WITH {rate}p AS (SELECT id FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL"
-    " AND closes_at > %s FOR KEY SHARE),"
+    "WITH {rate}p AS (SELECT id FROM votes_poll WHERE id = %(poll)s AND closed_at IS NULL"
+    " AND seal_claimed_at IS NULL AND closes_at > %(now)s FOR KEY SHARE),"
     " b AS (INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix,"
-    " device, new_account) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM p{under_limits}"
+    " device, new_account) SELECT %(poll)s, %(voter)s, %(day)s, %(n)s, %(text)s, %(receipt)s, %(now)s, %(ip)s,"
+    " %(prefix)s, %(device)s, %(new)s FROM p{under_limits}"
     " ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id),"
     " c AS (UPDATE votes_optioncount SET votes = votes + 1,"
-    " ballots = ballots + (CASE WHEN option_id = %s THEN 1 ELSE 0 END)"
-    " WHERE shard = %s AND option_id = ANY(%s::bigint[]) AND EXISTS (SELECT 1 FROM b)),"
+    " ballots = ballots + (CASE WHEN option_id = %(first)s THEN 1 ELSE 0 END)"
+    " WHERE shard = %(shard)s AND option_id = ANY(%(choices)s) AND EXISTS (SELECT 1 FROM b)),"
     " k AS (INSERT INTO votes_ballotbucket (poll_id, option_id, bucket, votes, ballots, new_accounts)"
-    " SELECT %s, o, %s, 1, CASE WHEN o = %s THEN 1 ELSE 0 END, CASE WHEN o = %s AND %s THEN 1 ELSE 0 END"
-    " FROM unnest(%s::bigint[]) AS o WHERE EXISTS (SELECT 1 FROM b)"
+    " SELECT %(poll)s, o, %(bucket)s, 1, CASE WHEN o = %(first)s THEN 1 ELSE 0 END,"
+    " CASE WHEN o = %(first)s AND %(new)s THEN 1 ELSE 0 END"
+    " FROM unnest(%(choices)s) AS o WHERE EXISTS (SELECT 1 FROM b)"
     " ON CONFLICT (poll_id, option_id, bucket) DO UPDATE SET votes = votes_ballotbucket.votes + excluded.votes,"
     " ballots = votes_ballotbucket.ballots + excluded.ballots,"
     " new_accounts = votes_ballotbucket.new_accounts + excluded.new_accounts)"
     " SELECT (SELECT id FROM b), {hits}, EXISTS (SELECT 1 FROM p)"
 )
-
-
-@functools.lru_cache(maxsize=16)
-def _pg_cast_sql(n_keys: int) -> str:
-    if not n_keys:
-        return _PG_CAST_SQL.format(rate="", under_limits="", hits="NULL::int[]")
-    rows = ", ".join(["(%s, %s, 1)"] * n_keys)
-    limits = ", ".join(["(%s::text, %s::int)"] * n_keys)
-    rate = (
-        f"r AS (INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
-        " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits),"
-        f" l (key, lim) AS (VALUES {limits}),"
-    )
-    under = " WHERE NOT EXISTS (SELECT 1 FROM r JOIN l ON l.key = r.key WHERE r.hits > l.lim)"
-    return _PG_CAST_SQL.format(rate=rate, under_limits=under, hits="(SELECT array_agg(hits ORDER BY key) FROM r)")
+# The rate counters (first try only): keys sorted, so every statement takes these rows in one order.
+_PG_RATE = (
+    "r AS (INSERT INTO votes_ratecount (key, window_start, hits)"
+    " SELECT key, start, 1 FROM unnest(%(keys)s::text[], %(starts)s::bigint[]) AS t(key, start) ORDER BY key"
+    " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits),"
+    " l AS (SELECT * FROM unnest(%(keys)s::text[], %(limits)s::int[]) AS t(key, lim)),"
+)
+_PG_CAST_FIRST = _PG_CAST_SQL.format(
+    rate=_PG_RATE,
+    under_limits=" WHERE NOT EXISTS (SELECT 1 FROM r JOIN l ON l.key = r.key WHERE r.hits > l.lim)",
+    hits="(SELECT array_agg(hits ORDER BY key) FROM r)",
+)
+_PG_CAST_AGAIN = _PG_CAST_SQL.format(rate="", under_limits="", hits="NULL::int[]")
 
 
 def _check_limits(keys: list[tuple], hits: list[int], now: float) -> None:
