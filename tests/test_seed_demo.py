@@ -9,9 +9,8 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from accounts.models import ApiToken, LoginFailure, User
+from accounts.models import User
 from core import idcard, pii
-from core.models import AuditLog
 from demo import district as demo
 from members.models import JoinApplication, Member, MembershipPeriod, Transfer
 from orgs.models import CadreRole, Org
@@ -166,36 +165,28 @@ def _snapshot(creds: dict) -> dict:
 
 
 def _wipe() -> None:
-    from points.models import Account, Earning, EarningRule, Entry, ExpiryPolicy, Movement
-    from rewards.models import Lottery, LotteryEntry, Prize, Redemption, Reward, Win
+    """Delete everything seed_demo wrote, whichever apps it reaches: each model's rows, retried
+    until the protected references (ledger movements, ballots, sign-ups) are gone first."""
+    from django.apps import apps
+    from django.db import IntegrityError, transaction
+    from django.db.models import ProtectedError, RestrictedError
 
-    ledger_and_mall = (
-        Win,
-        LotteryEntry,
-        Prize,
-        Lottery,
-        Redemption,
-        Reward,
-        Earning,
-        EarningRule,
-        ExpiryPolicy,
-        Entry,
-        Movement,
-        Account,
-    )
-    for model in (
-        *ledger_and_mall,
-        AuditLog,
-        Transfer,
-        JoinApplication,
-        MembershipPeriod,
-        Member,
-        CadreRole,
-        ApiToken,
-        LoginFailure,
-    ):
-        model.objects.all().delete()
-    User.objects.all().delete()
+    ours = {c.label for c in apps.get_app_configs() if not c.name.startswith(("django.", "ninja", "treebeard"))}
+    ours.discard("django_tasks_database")
+    left = [m for m in apps.get_models() if m._meta.app_label in ours and m is not Org and not m._meta.proxy]
+    for _ in range(len(left) + 1):
+        blocked = []
+        for model in left:
+            try:
+                with transaction.atomic():
+                    model.objects.all().delete()
+            except (ProtectedError, RestrictedError, IntegrityError) as e:
+                blocked.append(model)
+                why = e.args[0] if e.args else repr(type(e))
+        left = blocked
+        if not left:
+            break
+    assert not left, f"could not wipe {left}: {why}"
     for depth in sorted(set(Org.objects.values_list("depth", flat=True)), reverse=True):
         Org.objects.filter(depth=depth).delete()
 

@@ -39,23 +39,27 @@ def _snapshot() -> list[tuple]:
 
 @pytest.mark.django_db
 def test_demo_activities_are_consistent_reconcile_and_repeat_for_the_same_generator():
+    # seed_demo's district already runs activities.demo.seed; what it made is checked below.
     district.seed(300, 5, "Demo@2026", progress=lambda m: None)
     root = Org.objects.get(depth=1)
     streets = list(Org.objects.filter(depth=2).order_by("path"))
     admin = CadreRole.objects.filter(org=root, role="admin").first().user
     now = timezone.now()
+    seeded = _snapshot()
 
-    try:
-        with transaction.atomic():
-            demo.seed(random.Random(3), root=root, streets=streets, admin=admin, now=now)
-            first = _snapshot()
-            raise _Undo
-    except _Undo:
-        pass
-    made = demo.seed(random.Random(3), root=root, streets=streets, admin=admin, now=now)
-    assert _snapshot() == first
+    # The same generator on the same database makes the same activities (each run rolled back).
+    runs = []
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                demo.seed(random.Random(3), root=root, streets=streets, admin=admin, now=now)
+                runs.append(_snapshot()[len(seeded) :])
+                raise _Undo
+        except _Undo:
+            pass
+    assert runs[0] == runs[1] and len(runs[0]) == len(demo.PLANS) + 1
+    assert _snapshot() == seeded
 
-    assert made["activities"] == len(demo.PLANS) + 1
     activities = list(Activity.objects.all())
     statuses = {a.status for a in activities}
     assert statuses == {ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED}
@@ -68,7 +72,7 @@ def test_demo_activities_are_consistent_reconcile_and_repeat_for_the_same_genera
         assert (a.confirmed_count, a.waitlist_count) == (live["confirmed"], live["waitlisted"])
         assert a.checked_in_count == Signup.objects.filter(activity=a, checked_in_at__isnull=False).count()
     paid = Signup.objects.filter(reward__isnull=False).count()
-    assert paid > 0 and made["points"] > 0
+    assert paid > 0
     assert reconcile()[0] == 0
     assert_ledger_sound()
     # The proposal shows to its union's cadres.
