@@ -79,11 +79,14 @@ _POLL_SQL_BY_VENDOR = {
 _INSERT_IF_OPEN_SQL = (
     "INSERT INTO votes_ballot (poll_id, voter_id, day, n, choices, receipt, created_at, ip, ip_prefix, device,"
     " new_account) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
-    " WHERE EXISTS (SELECT 1 FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL)"
-    " ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id"
+    " WHERE EXISTS (SELECT 1 FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL"
+    " AND closes_at > %s) ON CONFLICT (poll_id, voter_id, day, n) DO NOTHING RETURNING id"
 )
 
-_STILL_OPEN_SQL = "SELECT id FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL"
+# Refused with no row: a taken slot, or closed meanwhile (early, or by time: then it is past closes_at).
+_STILL_OPEN_SQL = (
+    "SELECT id FROM votes_poll WHERE id = %s AND closed_at IS NULL AND seal_claimed_at IS NULL AND closes_at > %s"
+)
 
 _RATE_SQL = (
     "INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
@@ -355,44 +358,77 @@ def _start(poll: PollRow) -> tuple[dt.datetime, dt.date, int, bool]:
 
 def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
     """One write transaction under SQLite's writer lock: insert while the poll is still open, count,
-    bucket, rate counters; refusals over the rule still commit the rate counters."""
+    bucket, rate counters; refusals over the rule still commit the rate counters. Every parameter is
+    ready before the lock is taken: inside it only the statements run."""
+    now, day, slots, new_account = _start(poll)
+    at = _sqlite_dt(now)
+    values = [poll.id, voter_id, day.isoformat(), 0, text, receipt, at, address, prefix, device, new_account]
+    values += [poll.id, at]
+    first = choices[0]
+    count_sql, bucket_sql = _sqlite_count_sql(len(choices))
+    count_params = [first, voter_id % COUNTER_SHARDS, *choices]
+    bucket_at = _sqlite_dt(bucket_of(now))
+    bucket_params = [
+        v
+        for option_id in choices
+        for v in (poll.id, option_id, bucket_at, 1, int(option_id == first), int(option_id == first and new_account))
+    ]
+    rate_sql = _sqlite_rate_sql(len(keys))
+    rate_params = [v for key, start, _lim, _win in keys for v in (key, start)]
     refused: DomainError | None = None
     ballot_id = n = None
     with transaction.atomic():
         db = _Db()
         try:
-            now, day, slots, new_account = _start(poll)
-            values = [
-                poll.id,
-                voter_id,
-                db.date(day),
-                0,
-                text,
-                receipt,
-                db.dt(now),
-                address,
-                prefix,
-                device,
-                new_account,
-            ]
             for n in range(1, slots + 1):
                 values[3] = n
-                row = db.run(_INSERT_IF_OPEN_SQL, [*values, poll.id]).fetchone()
+                row = db.run(_INSERT_IF_OPEN_SQL, values).fetchone()
                 if row is not None:
                     ballot_id = row[0]
                     break
-            if ballot_id is None and db.run(_STILL_OPEN_SQL, [poll.id]).fetchone() is None:
-                raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
-            if ballot_id is not None:
-                _count(db, poll.id, choices, voter_id % COUNTER_SHARDS, bucket_of(now), new_account)
-            else:
+            if ballot_id is None:
+                if db.run(_STILL_OPEN_SQL, [poll.id, at]).fetchone() is None:
+                    raise DomainError(VoteErrors.POLL_CLOSED, _("投票已结束"))
                 refused = _refusal(poll)
-            _rate_limit(db, keys, time.time())
+            else:
+                db.run(count_sql, count_params)
+                db.run(bucket_sql, bucket_params)
+            hits = db.run(rate_sql, rate_params).fetchall()
+            _check_limits(keys, [h for _k, h in sorted(hits)], time.time())
         finally:
             db.close()
     if refused is not None:
         raise refused
     return ballot_id, n, now, day, new_account
+
+
+def _sqlite_dt(value: dt.datetime) -> str:
+    # What Django's SQLite backend stores: str() of the naive UTC time (the form the chain reads).
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_count_sql(n: int) -> tuple[str, str]:
+    """The counters UPDATE and the buckets upsert for a ballot of n choices: `ballots` and `new_accounts`
+    are counted once per ballot, on its lowest option (choices are sorted)."""
+    marks = ", ".join(["?"] * n)
+    count = (
+        "UPDATE votes_optioncount SET votes = votes + 1, ballots = ballots + (CASE WHEN option_id = ? THEN 1 ELSE 0 END)"
+        f" WHERE shard = ? AND option_id IN ({marks})"
+    )
+    bucket = (
+        "INSERT INTO votes_ballotbucket (poll_id, option_id, bucket, votes, ballots, new_accounts) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+        + " ON CONFLICT (poll_id, option_id, bucket) DO UPDATE SET votes = votes_ballotbucket.votes + excluded.votes,"
+        " ballots = votes_ballotbucket.ballots + excluded.ballots,"
+        " new_accounts = votes_ballotbucket.new_accounts + excluded.new_accounts"
+    )
+    return count, bucket
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_rate_sql(n: int) -> str:
+    return _RATE_SQL.format(rows=", ".join(["(?, ?, 1)"] * n)).replace("%s", "?")
 
 
 def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
@@ -470,32 +506,6 @@ def _ballot(**values) -> Ballot:
     return ballot
 
 
-def _count(db: _Db, poll_id: int, choices: list[int], shard: int, bucket: dt.datetime, new_account: bool) -> None:
-    """The ballot's votes into its shard's counter rows and the options' 10-minute buckets.
-
-    `ballots` and `new_accounts` are counted once per ballot, on its lowest option (choices are sorted)."""
-    first = choices[0]
-    marks = ", ".join(["%s"] * len(choices))
-    db.run(
-        "UPDATE votes_optioncount SET votes = votes + 1, ballots = ballots + (CASE WHEN option_id = %s THEN 1 ELSE 0 END)"
-        f" WHERE shard = %s AND option_id IN ({marks})",
-        [first, shard, *choices],
-    )
-    at = db.dt(bucket)
-    params: list = []
-    for option_id in choices:
-        lead = option_id == first
-        params += [poll_id, option_id, at, 1, int(lead), int(lead and new_account)]
-    db.run(
-        "INSERT INTO votes_ballotbucket (poll_id, option_id, bucket, votes, ballots, new_accounts) VALUES "
-        + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(choices))
-        + " ON CONFLICT (poll_id, option_id, bucket) DO UPDATE SET votes = votes_ballotbucket.votes + excluded.votes,"
-        " ballots = votes_ballotbucket.ballots + excluded.ballots,"
-        " new_accounts = votes_ballotbucket.new_accounts + excluded.new_accounts",
-        params,
-    )
-
-
 # PostgreSQL: a ballot in one statement. r: the rate counters (first try only; they count refused
 # attempts too); p: the poll, still open, held FOR KEY SHARE (closing and sealing lock it FOR UPDATE:
 # they wait for this statement, and this one sees them if they came first); b: the ballot, only
@@ -539,20 +549,6 @@ def _check_limits(keys: list[tuple], hits: list[int], now: float) -> None:
     wait = 0
     for (_key, start, lim, win), count in zip(keys, hits, strict=False):
         if count > lim:
-            wait = max(wait, int(start + win - now) + 1)
-    if wait:
-        raise Throttled(VoteErrors.RATE_LIMITED, _("操作过于频繁，请稍后再试"), retry_after=wait)
-
-
-def _rate_limit(db: _Db, keys: list[tuple], now: float) -> None:
-    params: list = []
-    for key, start, _lim, _win in keys:
-        params += [key, start]
-    rows = db.run(_RATE_SQL.format(rows=", ".join(["(%s, %s, 1)"] * len(keys))), params).fetchall()
-    hits = dict(rows)
-    wait = 0
-    for key, start, lim, win in keys:
-        if hits.get(key, 0) > lim:
             wait = max(wait, int(start + win - now) + 1)
     if wait:
         raise Throttled(VoteErrors.RATE_LIMITED, _("操作过于频繁，请稍后再试"), retry_after=wait)
