@@ -25,6 +25,7 @@ from elections import demo as election_demo
 from live import demo as live_demo
 from members.models import JoinApplication, Member, MembershipPeriod, Transfer
 from orgs.models import CadreRole, Org, OrgKind
+from votes import demo as votes_demo
 
 FEDERATION = "锦城区总工会"
 STREETS = [
@@ -333,6 +334,9 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     progress("兴趣联盟与在线直播已就绪")
     activities_demo.seed(gen.rng, root=root, streets=streets, admin=cadre_people[0][0], now=now)
     progress("活动：报名中、已满（候补）、已结束（含签到）与待审核的会员发起活动")
+    # Last: it backdates the demo accounts' join dates, so demo ballots don't look like new accounts.
+    votes_demo.seed(gen.rng, root=root, admin=cadre_people[0][0], now=now)
+    progress("投票：一场进行中的投票评选（含监测数据），一场已结束待评奖的评选大赛")
 
     admin_user = cadre_people[0][0]
     cadre_list = [

@@ -1,9 +1,9 @@
 """Polls at scale: 1.6M ballots of 417k voters, then time results, the monitor, a void, the seal
 and a recount (SQLite and PostgreSQL).
 
-    .venv/bin/python votes/benchmarks/ballot_scale.py --db sqlite
-    .venv/bin/python votes/benchmarks/ballot_scale.py --db postgres
-    .venv/bin/python votes/benchmarks/ballot_scale.py --db sqlite --keep     # keep the database, print its env
+    .venv/bin/python bench/votes_scale.py --db sqlite
+    .venv/bin/python bench/votes_scale.py --db postgres
+    .venv/bin/python bench/votes_scale.py --db sqlite --keep     # keep the database, print its env
 
 A fresh database (bench.harness.database), migrated; then, in one Django process on it:
 - 417,000 voters (accounts, bulk-inserted), one federation org and its admin;
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
