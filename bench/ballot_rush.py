@@ -127,11 +127,6 @@ def counts(res: dict) -> dict[str, int]:
     return dict(zip(keys, map(int, m.groups()), strict=True)) if m else dict.fromkeys(keys, -1)
 
 
-def wrk_seconds(res: dict) -> float:
-    m = re.search(r"requests in ([\d.]+)(us|ms|s|m)", res["raw"])
-    return harness._ms(m.group(1) + m.group(2)) / 1000 if m else 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -208,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         recount = harness.manage(db.env, "recount_poll", str(poll["id"])).strip().splitlines()
 
     ceiling = (health1["rps"] + health2["rps"]) / 2
-    rate = rush_counts["c201"] / (wrk_seconds(rush) or args.duration)
+    rate = rush_counts["c201"] / (harness.wrk_seconds(rush) or args.duration)
     ratio = rate / ceiling if ceiling else 0.0
     by_option = {str(o["id"]): o["votes"] for o in results.get("options", [])}
     exact = (

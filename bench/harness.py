@@ -468,6 +468,12 @@ def run_wrk(
     return res
 
 
+def wrk_seconds(res: dict[str, Any]) -> float:
+    """The run's real length from wrk's "N requests in Xs" line (a rate divides by it)."""
+    m = re.search(r"requests in ([\d.]+)(us|ms|s|m)", res["raw"])
+    return _ms(m.group(1) + m.group(2)) / 1000 if m else 0.0
+
+
 def warm_up(url: str, lua: Path | None = None, seconds: int = 3) -> None:
     """A short untimed run so every worker has its connection, caches and imports ready."""
     run_wrk(url, lua=lua, threads=1, connections=8, duration=seconds)

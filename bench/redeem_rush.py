@@ -145,11 +145,6 @@ def counts(res: dict) -> dict[str, int]:
     return dict(zip(keys, map(int, m.groups()), strict=True)) if m else dict.fromkeys(keys, -1)
 
 
-def wrk_seconds(res: dict) -> float:
-    m = re.search(r"requests in ([\d.]+)(us|ms|s|m)", res["raw"])
-    return harness._ms(m.group(1) + m.group(2)) / 1000 if m else 0.0
-
-
 def db_check(env: dict, reward_id: int) -> dict:
     out = harness.django_shell(env, _CHECK.format(reward_id=reward_id))
     return json.loads(next(ln for ln in out.splitlines() if ln.startswith("CHECK "))[6:])
@@ -238,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         reconcile2 = harness.manage(db.env, "reconcile_points").strip().splitlines()[-1]
 
     ceiling = (health1["rps"] + health2["rps"]) / 2
-    steady_rate = steady_counts["c201"] / (wrk_seconds(steady) or args.duration)
+    steady_rate = steady_counts["c201"] / (harness.wrk_seconds(steady) or args.duration)
     sellout_rate = (check["redemptions"] - 1) / check["span_s"] if check["span_s"] else 0.0
     ratio = steady_rate / ceiling if ceiling else 0.0
     oversold = max(0, check["redemptions"] - check["stock_total"])

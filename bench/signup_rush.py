@@ -127,11 +127,6 @@ def counts(res: dict) -> dict[str, int]:
     return dict(zip(keys, map(int, m.groups()), strict=True)) if m else dict.fromkeys(keys, -1)
 
 
-def wrk_seconds(res: dict) -> float:
-    m = re.search(r"requests in ([\d.]+)(us|ms|s|m)", res["raw"])
-    return harness._ms(m.group(1) + m.group(2)) / 1000 if m else 0.0
-
-
 def db_check(env: dict, activity_id: int) -> dict:
     out = harness.django_shell(env, _CHECK.format(activity_id=activity_id))
     return json.loads(next(ln for ln in out.splitlines() if ln.startswith("CHECK "))[6:])
@@ -212,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             harness.log(f"health {health2['rps']:.0f} req/s")
 
     ceiling = (health1["rps"] + health2["rps"]) / 2
-    steady_rate = steady_counts["c201"] / (wrk_seconds(steady) or args.duration)
+    steady_rate = steady_counts["c201"] / (harness.wrk_seconds(steady) or args.duration)
     fill_rate = (check["confirmed"] - 1) / check["span_s"] if check["span_s"] else 0.0
     ratio = steady_rate / ceiling if ceiling else 0.0
     oversold = max(0, check["confirmed"] - args.seats)

@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.sql import DriverCursor, aware
 from members.services import member_of, standing_of
 from notifications.services.notices import notify
 from orgs import scoping
@@ -56,56 +57,6 @@ MAX_ID = 2**62
 
 
 # --- plain statements ------------------------------------------------------------------------------
-
-
-class _Db:
-    """Statements on the request's connection, without Django's cursor wrapper: prepared on
-    PostgreSQL (planned once per connection, see core/sql.py), on SQLite the driver's own cursor
-    (placeholders translated once per statement, not by a regex on every call). Statements run in
-    whatever transaction Django's `transaction.atomic()` has open on that connection."""
-
-    _sqlite_sql: dict[str, str] = {}
-
-    def __init__(self):
-        self.pg = connection.vendor == "postgresql"
-        connection.ensure_connection()
-        if self.pg:
-            import psycopg
-
-            self.cursor = psycopg.Cursor(connection.connection)
-        else:
-            self.cursor = connection.connection.cursor()
-
-    def run(self, sql: str, params: list):
-        if self.pg:
-            self.cursor.execute(sql, params, prepare=True)
-        else:
-            translated = self._sqlite_sql.get(sql)
-            if translated is None:
-                translated = self._sqlite_sql[sql] = sql.replace("%s", "?")
-            self.cursor.execute(translated, params)
-        return self.cursor
-
-    def dt(self, value: dt.datetime):
-        return value if self.pg else connection.ops.adapt_datetimefield_value(value)
-
-    def close(self) -> None:
-        self.cursor.close()
-
-    def __enter__(self) -> _Db:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def aware(value):
-    """Plain SQL on SQLite hands back naive UTC datetimes or strings (the ORM would convert them)."""
-    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC)
 
 
 _LOAD_SQL = (
@@ -174,7 +125,7 @@ class ActivityRow:
         return org
 
 
-def _load(db: _Db, activity_id: int, user_id: int) -> ActivityRow | None:
+def _load(db: DriverCursor, activity_id: int, user_id: int) -> ActivityRow | None:
     row = db.run(_LOAD_SQL, [user_id, user_id, activity_id]).fetchone()
     if row is None:
         return None
@@ -271,7 +222,7 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
         raise NotFound(_("未找到该活动"))
     standing = standing_of(user)
     now = timezone.now()
-    with _Db() as db:  # one cursor for the read and the transaction
+    with DriverCursor() as db:  # one cursor for the read and the transaction
         a = _load(db, aid, user.pk)
         if a is None or not _reaches(user, a, standing):
             raise NotFound(_("未找到该活动"))

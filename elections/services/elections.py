@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from core import audit
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.sql import aware
 from members.models import Member
 from members.services import standing_of
 from orgs import scoping
@@ -397,14 +398,7 @@ def _lock_shared(election_id: int) -> tuple[str, dt.datetime, dt.datetime] | Non
     if row is None:
         return None
     status, opens, closes = row
-    return status, _aware(opens), _aware(closes)
-
-
-def _aware(value) -> dt.datetime:
-    # Plain SQL on SQLite hands back strings or naive UTC datetimes (the ORM would convert them).
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return status, aware(opens), aware(closes)
 
 
 def _window_error(status: str, opens: dt.datetime, closes: dt.datetime, now: dt.datetime) -> DomainError | None:

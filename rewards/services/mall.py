@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from core import audit
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.sql import aware
 from members.services import standing_of
 from orgs import scoping
 from orgs.models import Org
@@ -109,15 +110,6 @@ _REWARD_SQL = (
 )
 
 
-def _aware(value):
-    # Plain SQL on SQLite hands back naive UTC datetimes (the ORM would convert them).
-    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _load_reward(reward_id: int) -> tuple[Reward, int | None] | None:
     """The reward with its org and its org's mall account id, in one plain statement: this runs
     first in every redemption of a rush, where the ORM's query building cost more than the query."""
@@ -134,8 +126,8 @@ def _load_reward(reward_id: int) -> tuple[Reward, int | None] | None:
         cost=row[2],
         per_member_limit=row[3],
         eligibility=row[4],
-        starts_at=_aware(row[5]),
-        ends_at=_aware(row[6]),
+        starts_at=aware(row[5]),
+        ends_at=aware(row[6]),
         active=bool(row[7]),
         kind=row[8],
         stock=row[9],

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound, Throttled
+from core.sql import DriverCursor, aware
 
 from ..models import COUNTER_SHARDS, Ballot, Eligibility
 from . import ratelimit
@@ -94,56 +95,6 @@ _RATE_SQL = (
 )
 
 
-def aware(value):
-    """Plain SQL on SQLite hands back naive UTC datetimes or strings (the ORM would convert them)."""
-    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC)
-
-
-@functools.lru_cache(maxsize=256)
-def _qmarks(sql: str) -> str:
-    return sql.replace("%s", "?")
-
-
-class _Db:
-    """Statements straight on the driver's cursor of the request's connection (inside Django's
-    transaction): Django's cursor wrapper cost about as much per statement as SQLite's own work.
-    Prepared on PostgreSQL (planned once per connection, see core/sql.py)."""
-
-    __slots__ = ("pg", "cursor")
-
-    def __init__(self):
-        conn = connections[DEFAULT_DB_ALIAS]
-        conn.ensure_connection()
-        self.pg = conn.vendor == "postgresql"
-        if self.pg:
-            import psycopg
-
-            self.cursor = psycopg.Cursor(conn.connection)
-        else:
-            self.cursor = conn.connection.cursor()
-
-    def run(self, sql: str, params: list):
-        if self.pg:
-            self.cursor.execute(sql, params, prepare=True)
-        else:
-            self.cursor.execute(_qmarks(sql), params)
-        return self.cursor
-
-    def dt(self, value: dt.datetime):
-        # SQLite stores Django's str() of the naive UTC time (the form the ORM writes and the chain reads).
-        return value if self.pg else str(value.astimezone(dt.UTC).replace(tzinfo=None))
-
-    def date(self, value: dt.date):
-        return value if self.pg else value.isoformat()
-
-    def close(self):
-        self.cursor.close()
-
-
 def _driver_integrity_errors() -> tuple[type[Exception], ...]:
     import sqlite3
 
@@ -160,7 +111,7 @@ def _driver_integrity_errors() -> tuple[type[Exception], ...]:
 _INTEGRITY_ERRORS = _driver_integrity_errors()
 
 
-def load_poll(db: _Db, poll_id: int, voter_id: int) -> PollRow | None:
+def load_poll(db: DriverCursor, poll_id: int, voter_id: int) -> PollRow | None:
     sql = _POLL_SQL_BY_VENDOR["postgresql" if db.pg else "sqlite"]
     row = db.run(sql, [voter_id, poll_id]).fetchone()
     if row is None:
@@ -307,7 +258,7 @@ def cast_ballot(
     text = ",".join(map(str, choices))
     receipt = new_receipt()
     keys = ratelimit.keys_for(user.pk, poll_id, address, device if device_identified else "")
-    db = _Db()
+    db = DriverCursor()
     try:
         # Read and checked before any lock: SQLite's WAL readers never wait for its one writer, and on
         # PostgreSQL the write below re-checks, in the same statement, what may have changed since.
@@ -378,7 +329,7 @@ def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, 
     refused: DomainError | None = None
     ballot_id = n = None
     with transaction.atomic():
-        db = _Db()
+        db = DriverCursor()
         try:
             for n in range(1, slots + 1):
                 values[3] = n
@@ -465,7 +416,7 @@ def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, pref
         # Inside a caller's transaction (an Idempotency-Key request) a failed statement must not
         # leave it aborted: a savepoint. Otherwise the statement commits by itself.
         with transaction.atomic() if in_block else contextlib.nullcontext():
-            db = _Db()
+            db = DriverCursor()
             try:
                 ballot_id, hits, still_open = db.run(sql, params).fetchone()
             finally:

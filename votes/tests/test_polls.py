@@ -556,7 +556,7 @@ def test_sqlite_inserts_a_ballot_only_while_the_poll_is_open_inside_the_writer_l
         pytest.skip("PostgreSQL holds the poll FOR KEY SHARE instead")
     p = b.poll(district.admin_a, district.street_a)
     m = b.member(district.union_a1)
-    db = ballot_rules._Db()
+    db = ballot_rules.DriverCursor()
     row = [
         p.pk,
         m.user_id,
