@@ -14,6 +14,10 @@ hot path of a rush; see points/services/ledger.py for why no ORM there):
 4. `INSERT signup … ON CONFLICT DO NOTHING`: the partial unique index (one live sign-up per
    person) turns a parallel second sign-up into `already_signed_up`, rolling back step 2.
 
+On PostgreSQL a free seat without a points cost is steps 2 and 4 in one self-committing statement
+(a data-modifying WITH, as ballots are cast): the activity row every sign-up of a rush takes is
+then held for one statement, not across the round trips to a COMMIT.
+
 The activity row is taken first, so on PostgreSQL sign-ups of one activity queue on it and get
 their ids in that order: the waitlist, ordered by id, is first come first served. Every
 transaction that touches an activity takes its row first (sign-ups, cancellations, check-ins,
@@ -28,6 +32,7 @@ the activity org's budget account and comes back from it on cancellation, so
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -42,7 +47,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
-from core.sql import DriverCursor, aware
+from core.sql import INTEGRITY_ERRORS, DriverCursor, aware
 from members.services import member_of, standing_of
 from notifications.services.notices import notify
 from orgs import scoping
@@ -82,6 +87,18 @@ _INSERT_SQL = (
     "INSERT INTO activities_signup (activity_id, user_id, status, answers, created_at, confirmed_at,"
     " cancelled_by_activity, checkin_method, payment_id) VALUES (%s, %s, %s, {json}, %s, %s, %s, '', %s)"
     " ON CONFLICT DO NOTHING RETURNING id"
+)
+# PostgreSQL, a seat and its sign-up in one self-committing statement: the activity row, which every
+# sign-up of a rush takes, is held for this statement only, not across further round trips to a
+# COMMIT. A second live sign-up of the person breaks the partial unique index, and the violation
+# undoes the seat with the rest of the statement. No seat (full, or no longer published): no row.
+_PG_SEAT_SIGNUP_SQL = (
+    "WITH s AS (UPDATE activities_activity SET confirmed_count = confirmed_count + 1"
+    " WHERE id = %(activity)s AND status = 'published' AND confirmed_count < capacity RETURNING id)"
+    " INSERT INTO activities_signup (activity_id, user_id, status, answers, created_at, confirmed_at,"
+    " cancelled_by_activity, checkin_method, payment_id)"
+    " SELECT s.id, %(user)s, 'confirmed', CAST(%(answers)s AS jsonb), %(at)s, %(at)s, false, '', NULL FROM s"
+    " RETURNING id"
 )
 _INSERT_BY_VENDOR = {
     "postgresql": _INSERT_SQL.format(json="CAST(%s AS jsonb)"),
@@ -241,6 +258,11 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
             raise _full()  # answered from the read: no lock taken for the many refusals of a rush
         at = db.dt(now)
         answers_json = json.dumps(answers, ensure_ascii=False) if answers else "{}"
+        if db.pg and not a.points_cost:
+            signup_id = _pg_seat_and_signup(db, aid, user.pk, answers_json, now)
+            if signup_id is not None:
+                return _loaded_signup(signup_id, aid, user, SignupStatus.CONFIRMED, answers, now, None, None)
+            # No seat: the transaction below tells a waitlist place, full and cancelled apart.
         insert = _INSERT_BY_VENDOR["postgresql" if db.pg else "sqlite"]
         with transaction.atomic():  # as short as possible: on SQLite it holds the one writer lock
             position = None
@@ -276,6 +298,19 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
             if row is None:  # a parallel sign-up of the same person won; this one leaves no trace
                 raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
     return _loaded_signup(row[0], aid, user, status, answers, now, payment, position)
+
+
+def _pg_seat_and_signup(db: DriverCursor, aid: int, user_id: int, answers_json: str, now: dt.datetime) -> int | None:
+    """The new sign-up's id when a seat was free, None when none was (see _PG_SEAT_SIGNUP_SQL)."""
+    params = {"activity": aid, "user": user_id, "answers": answers_json, "at": now}
+    try:
+        # Inside a caller's transaction (an Idempotency-Key request) a violation must not leave it
+        # aborted: a savepoint. Otherwise the statement commits by itself.
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            row = db.run(_PG_SEAT_SIGNUP_SQL, params).fetchone()
+    except INTEGRITY_ERRORS:  # a parallel sign-up of the same person won; the seat went back with it
+        raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动")) from None
+    return row[0] if row else None
 
 
 def _loaded_signup(pk, activity_id, user, status, answers, now, payment, position) -> Signup:

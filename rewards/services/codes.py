@@ -14,7 +14,13 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 def pickup_code(length: int = 10) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    # One draw from the whole code space, spelled in the alphabet (a draw per letter cost 10×).
+    n = secrets.randbelow(len(ALPHABET) ** length)
+    letters = []
+    for _position in range(length):
+        n, i = divmod(n, len(ALPHABET))
+        letters.append(ALPHABET[i])
+    return "".join(letters)
 
 
 def normalize(code: object) -> str:

@@ -26,13 +26,13 @@ import functools
 import ipaddress
 import time
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound, Throttled
-from core.sql import DriverCursor, aware
+from core.sql import INTEGRITY_ERRORS, DriverCursor, aware
 
 from ..models import COUNTER_SHARDS, Ballot, Eligibility
 from . import ratelimit
@@ -93,22 +93,6 @@ _RATE_SQL = (
     "INSERT INTO votes_ratecount (key, window_start, hits) VALUES {rows}"
     " ON CONFLICT (key, window_start) DO UPDATE SET hits = votes_ratecount.hits + 1 RETURNING key, hits"
 )
-
-
-def _driver_integrity_errors() -> tuple[type[Exception], ...]:
-    import sqlite3
-
-    errors: list[type[Exception]] = [IntegrityError, sqlite3.IntegrityError]
-    try:
-        import psycopg
-
-        errors.append(psycopg.IntegrityError)
-    except ImportError:  # SQLite-only installs
-        pass
-    return tuple(errors)
-
-
-_INTEGRITY_ERRORS = _driver_integrity_errors()
 
 
 def load_poll(db: DriverCursor, poll_id: int, voter_id: int) -> PollRow | None:
@@ -268,7 +252,7 @@ def cast_ballot(
     cast = _cast_pg if db.pg else _cast_sqlite
     try:
         ballot_id, n, now, day, new_account = cast(poll, user.pk, choices, text, receipt, address, prefix, device, keys)
-    except _INTEGRITY_ERRORS:
+    except INTEGRITY_ERRORS:
         # Only a receipt collision gets here (1 in ~10^17 per pair); nothing was kept.
         raise DomainError("receipt_collision", _("系统繁忙，请重试")) from None
     return _ballot(
