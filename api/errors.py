@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from core.errors import DomainError, Throttled
+from core.idempotency import KeyTaken
 
 log = logging.getLogger("unionhome.api")
 
@@ -59,6 +60,11 @@ def install(api: NinjaAPI) -> None:
     def domain_error(request: HttpRequest, exc: DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
         return error_response(exc.status, exc.code, exc.message, exc.fields, headers)
+
+    @api.exception_handler(KeyTaken)
+    def key_taken(request: HttpRequest, exc: KeyTaken):
+        # The Idempotency-Key middleware answers with the first request's answer instead.
+        return error_response(409, "idempotency_in_progress", _("相同 Idempotency-Key 的请求仍在处理中"))
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError):

@@ -7,15 +7,26 @@ still running waits for it (on the key's row), then replays its answer. A 5xx is
 and is rolled back with everything the request wrote, so the client may retry it.
 
 It is a middleware because it works on whole responses, for every write operation alike.
+
+Most operations run whole inside the key's transaction. The rush operations (a redemption) claim
+the key late instead: their reads and checks run first, outside any transaction, and
+`write_transaction()` opens the key's transaction only where their writes begin; the middleware
+stores the answer and commits it. On SQLite the one writer lock is then held for the writes
+alone, not for the whole request. Such an operation is registered with `claims_late(url_name)`,
+and must not raise after its first write (an error there rolls everything back, key included).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import time
+from collections.abc import Iterator
 
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +49,95 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return resp
 
 
-class _Taken(Exception):
+# url names (namespace:name) of the operations that open the key's transaction themselves.
+_LATE: set[str] = set()
+_claim: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("idempotency_claim", default=None)
+
+
+def claims_late(url_name: str) -> None:
+    """Register an API operation whose service opens its writes with `write_transaction()`."""
+    _LATE.add(url_name)
+
+
+_INSERT_SQL = (
+    "INSERT INTO core_idempotencyrecord (user_id, operation, key, request_hash, done, content_type, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_ANSWER_SQL = "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = %s, content_type = %s WHERE id = %s"
+
+
+def _insert_key(user_id: int, operation: str, key: str, digest: str) -> int:
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(
+                _INSERT_SQL,
+                [user_id, operation, key, digest, False, "", connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
+        except IntegrityError:
+            raise KeyTaken() from None
+        return cursor.fetchone()[0]
+
+
+def _store_answer(record_id: int, response: HttpResponse) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ANSWER_SQL,
+            [True, response.status_code, response.content, response.get("Content-Type", "application/json"), record_id],
+        )
+
+
+class _Claim:
+    """A keyed request of a late-claiming operation: its transaction, once its writes begin."""
+
+    def __init__(self, user_id: int, operation: str, key: str, digest: str):
+        self.user_id, self.operation, self.key, self.digest = user_id, operation, key, digest
+        self.atomic = None
+        self.record_id: int | None = None
+        self.taken = False  # the key was already held: the middleware replays the other answer
+        self.failed = False  # an error after the writes began: everything is rolled back
+
+    def open(self) -> None:
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        try:
+            self.record_id = _insert_key(self.user_id, self.operation, self.key, self.digest)
+        except KeyTaken:
+            self.taken = True
+            self.close(rollback=True)
+            raise
+
+    def close(self, *, rollback: bool) -> None:
+        atomic, self.atomic = self.atomic, None
+        if atomic is not None:
+            if rollback:
+                atomic.__exit__(_Rollback, _Rollback(), None)
+            else:
+                atomic.__exit__(None, None, None)
+
+
+class _Rollback(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """The writes of a late-claiming operation: in the request's key transaction, opened here with
+    the key as its first write (left open for the middleware to store the answer and commit), or
+    in a transaction of their own when the request has no key."""
+    claim = _claim.get()
+    if claim is None or claim.atomic is not None or claim.taken:
+        with transaction.atomic(savepoint=False):
+            yield
+        return
+    claim.open()
+    try:
+        yield
+    except BaseException:
+        claim.failed = True
+        raise
+
+
+class KeyTaken(Exception):
     """The key is already held by the same user and operation."""
 
 
@@ -65,50 +164,65 @@ class IdempotencyMiddleware:
             return self.get_response(request)  # the API answers 401 itself
         operation = f"{request.method} {request.path}"[:255]
         digest = hashlib.sha256(request.body).hexdigest()
-        # One transaction holds the key, the operation's own writes and the stored answer: a sale
-        # rush pays one commit per request instead of three, a retry arriving meanwhile waits on
-        # the key's unique index (PostgreSQL) or the writer lock (SQLite) and then replays the
-        # answer, and a 5xx or a crash rolls the key back with everything the request wrote.
-        # Plain SQL for the two statements every keyed request makes.
+        if _LATE and self._late(request):
+            return self._late_claim(request, user, operation, key, digest)
+        # One transaction holds the key, the operation's own writes and the stored answer: a
+        # request pays one commit instead of three, a retry arriving meanwhile waits on the key's
+        # unique index (PostgreSQL) or the writer lock (SQLite) and then replays the answer, and a
+        # 5xx or a crash rolls the key back with everything the request wrote.
         try:
             with transaction.atomic():
-                with connection.cursor() as cursor:
-                    try:
-                        cursor.execute(
-                            "INSERT INTO core_idempotencyrecord (user_id, operation, key, request_hash, done,"
-                            " content_type, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                            [
-                                user.pk,
-                                operation,
-                                key,
-                                digest,
-                                False,
-                                "",
-                                connection.ops.adapt_datetimefield_value(timezone.now()),
-                            ],
-                        )
-                    except IntegrityError:
-                        raise _Taken() from None
-                    record_id = cursor.fetchone()[0]
+                record_id = _insert_key(user.pk, operation, key, digest)
                 response = self.get_response(request)
                 if response.status_code >= 500 or getattr(response, "streaming", False):
                     raise _NotKept(response)
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = %s, content_type = %s"
-                        " WHERE id = %s",
-                        [
-                            True,
-                            response.status_code,
-                            response.content,
-                            response.get("Content-Type", "application/json"),
-                            record_id,
-                        ],
-                    )
-        except _Taken:
+                _store_answer(record_id, response)
+        except KeyTaken:
             return self._existing(user, operation, key, digest)
         except _NotKept as not_kept:
             return not_kept.response
+        return response
+
+    @staticmethod
+    def _late(request: HttpRequest) -> bool:
+        try:
+            return resolve(request.path_info).view_name in _LATE
+        except Resolver404:
+            return False
+
+    def _late_claim(self, request: HttpRequest, user, operation: str, key: str, digest: str) -> HttpResponse:
+        claim = _Claim(user.pk, operation, key, digest)
+        token = _claim.set(claim)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            claim.close(rollback=True)
+            raise
+        finally:
+            _claim.reset(token)
+        if claim.taken:
+            return self._existing(user, operation, key, digest)
+        keep = response.status_code < 500 and not getattr(response, "streaming", False)
+        if claim.atomic is not None:  # the writes began: the answer joins them, or nothing stays
+            if keep and not claim.failed:
+                try:
+                    _store_answer(claim.record_id, response)
+                except BaseException:
+                    claim.close(rollback=True)
+                    raise
+                claim.close(rollback=False)
+            else:
+                claim.close(rollback=True)
+            return response
+        if not keep:
+            return response
+        # Answered before any write (a refusal from the checks): the answer is kept all the same,
+        # unless a parallel request with the key got there first.
+        try:
+            with transaction.atomic():
+                _store_answer(_insert_key(user.pk, operation, key, digest), response)
+        except KeyTaken:
+            return self._existing(user, operation, key, digest)
         return response
 
     @staticmethod

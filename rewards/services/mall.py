@@ -1,8 +1,10 @@
 """积分兑换: list rewards, redeem, cancel (refund), verify pickup.
 
-A redemption is one transaction: the member's points account is locked first (so one
-member's parallel requests queue), stock is taken by a conditional UPDATE (CHECK stock >= 0
-backs it), points move through the ledger, the redemption row is written — or none of it.
+A redemption is all or nothing: points debited, stock taken, the movement, its entries and the
+redemption written in one transaction, or none of it. The reward is read and checked first,
+outside any transaction; the writes then run where SQLite holds its one writer lock (one read
+decides, five writes follow) or, on PostgreSQL, behind a lock on the member's account (their
+parallel requests queue) in one statement. CHECK constraints (balance >= 0, stock >= 0) back them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import audit
+from core import audit, idempotency
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.sql import DriverCursor, aware
 from members.services import standing_of
@@ -202,9 +204,10 @@ def redeem(user, reward_id: object) -> Redemption:
         code=codes.pickup_code(),
         now=now,
     )
-    # Joins the caller's transaction (an Idempotency-Key request), else is one: nothing is written
-    # on a refusal, and the error is raised only once out of the block, which stays clean.
-    with transaction.atomic(savepoint=False), DriverCursor() as db:
+    # The writes begin here: in the request's Idempotency-Key transaction, opened now with the key
+    # (everything above ran before it, outside SQLite's writer lock), or in one of their own.
+    # Nothing is written on a refusal, and the error is raised only once out of the block.
+    with idempotency.write_transaction(), DriverCursor() as db:
         outcome = _sell_pg(db, sale) if db.pg else _sell_sqlite(db, sale)
     if isinstance(outcome, DomainError):
         raise outcome

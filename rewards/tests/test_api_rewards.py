@@ -157,3 +157,64 @@ def test_a_retried_redemption_with_the_same_key_redeems_once(api, member, reward
     assert first.status_code == again.status_code == 201 and first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Redemption.objects.count() == 1 and ledger.balance_of(member.user) == 900
+
+
+def _redeem_keyed(client, rid, key):
+    return client.post(f"/api/v1/rewards/{rid}/redemptions", HTTP_IDEMPOTENCY_KEY=key)
+
+
+@pytest.mark.django_db
+def test_a_keyed_refusal_in_the_sale_is_kept_and_replayed_after_a_restock(api, district, member):
+    rid = _new_reward(api, district.admin_a, district.street_a, cost=10, stock=1).json()["id"]
+    rival = make_member(district.union_a1, "抢先者")
+    give(district.street_a, district.district_admin, [rival], 100)
+    assert api(rival.user).post(f"/api/v1/rewards/{rid}/redemptions").status_code == 201
+    client, key = api(member.user), str(uuid.uuid4())
+    first = _redeem_keyed(client, rid, key)
+    assert first.status_code == 409 and _err(first) == "out_of_stock"
+    Reward.objects.filter(pk=rid).update(stock=5, stock_total=6)
+    again = _redeem_keyed(client, rid, key)
+    assert again.status_code == 409 and again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert not Redemption.objects.filter(user=member.user).exists() and ledger.balance_of(member.user) == 1000
+    assert _redeem_keyed(client, rid, str(uuid.uuid4())).status_code == 201  # the restock is real
+
+
+@pytest.mark.django_db
+def test_a_keyed_refusal_from_the_checks_before_the_sale_is_kept_too(api, district, member):
+    later = timezone.now() + dt.timedelta(days=1)
+    rid = _new_reward(api, district.admin_a, district.street_a, cost=10, starts_at=later.isoformat()).json()["id"]
+    client, key = api(member.user), str(uuid.uuid4())
+    first = _redeem_keyed(client, rid, key)
+    assert first.status_code == 409 and _err(first) == "not_available"
+    Reward.objects.filter(pk=rid).update(starts_at=timezone.now() - dt.timedelta(hours=1))
+    again = _redeem_keyed(client, rid, key)
+    assert again.status_code == 409 and again["Idempotent-Replayed"] == "true"
+    assert _redeem_keyed(client, rid, str(uuid.uuid4())).status_code == 201
+
+
+@pytest.mark.django_db
+def test_an_error_after_the_sale_wrote_rolls_back_everything_and_frees_the_key(
+    api, client, member, reward_id, monkeypatch
+):
+    from core.models import IdempotencyRecord
+    from rewards.services import mall
+
+    def broken(sell):
+        def sell_then_fail(db, sale):
+            sell(db, sale)
+            raise RuntimeError("the disk went away")
+
+        return sell_then_fail
+
+    monkeypatch.setattr(mall, "_sell_sqlite", broken(mall._sell_sqlite))
+    monkeypatch.setattr(mall, "_sell_pg", broken(mall._sell_pg))
+    client.raise_request_exception = False
+    key = str(uuid.uuid4())
+    failed = _redeem_keyed(api(member.user), reward_id, key)
+    assert failed.status_code == 500
+    assert not Redemption.objects.exists() and not IdempotencyRecord.objects.exists()
+    assert ledger.balance_of(member.user) == 1000 and Reward.objects.get(pk=reward_id).stock == 3
+    monkeypatch.undo()
+    retried = _redeem_keyed(api(member.user), reward_id, key)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert Redemption.objects.count() == 1 and ledger.balance_of(member.user) == 900
