@@ -41,13 +41,12 @@ import re
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
-from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import audit, pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
-from core.sql import INTEGRITY_ERRORS, DriverCursor, aware
+from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded
 from members.services import member_of, standing_of
 from notifications.services.notices import notify
 from orgs import scoping
@@ -316,31 +315,24 @@ def _pg_seat_and_signup(db: DriverCursor, aid: int, user_id: int, answers_json: 
 def _loaded_signup(pk, activity_id, user, status, answers, now, payment, position) -> Signup:
     """The row just written, as a Signup, without Model.__init__ (a fifth of the sign-up's own
     time in a rush): the values are the ones the INSERT used, in the shape `from_db` would give."""
-    signup = Signup.__new__(Signup)
-    signup.__dict__.update(
-        id=pk,
-        activity_id=activity_id,
-        user_id=user.pk,
-        status=status,
-        answers=answers,
-        created_at=now,
-        confirmed_at=now if status == SignupStatus.CONFIRMED else None,
-        cancelled_at=None,
-        cancelled_by_activity=False,
-        payment_id=payment.pk if payment else None,
-        refund_id=None,
-        checked_in_at=None,
-        checkin_method="",
-        reward_id=None,
-        position=position,
-    )
-    state = ModelState()
-    state.adding, state.db = False, connection.alias
-    state.fields_cache["user"] = user
-    if payment is not None:
-        state.fields_cache["payment"] = payment
-    signup._state = state
-    return signup
+    values = {
+        "id": pk,
+        "activity_id": activity_id,
+        "user_id": user.pk,
+        "status": status,
+        "answers": answers,
+        "created_at": now,
+        "confirmed_at": now if status == SignupStatus.CONFIRMED else None,
+        "cancelled_at": None,
+        "cancelled_by_activity": False,
+        "payment_id": payment.pk if payment else None,
+        "refund_id": None,
+        "checked_in_at": None,
+        "checkin_method": "",
+        "reward_id": None,
+        "position": position,
+    }
+    return loaded(Signup, values, user=user, **({"payment": payment} if payment is not None else {}))
 
 
 def _pay(a: ActivityRow | Activity, user, cost: int) -> Movement:

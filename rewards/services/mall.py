@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
-from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import audit, idempotency
 from core.errors import DomainError, Forbidden, Invalid, NotFound
-from core.sql import DriverCursor, aware
+from core.sql import DriverCursor, aware, fetchall, loaded
 from members.services import standing_of
 from orgs import scoping
 from orgs.models import Org
@@ -117,28 +116,29 @@ _REWARD_SQL = (
 def _load_reward(reward_id: int) -> tuple[Reward, int | None] | None:
     """The reward with its org and its org's mall account id, in one plain statement: this runs
     first in every redemption of a rush, where the ORM's query building cost more than the query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_REWARD_SQL, [AccountKind.MALL.value, reward_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetchall(_REWARD_SQL, [AccountKind.MALL.value, reward_id])
+    if not rows:
         return None
-    org = Org(id=row[11], path=row[12], name=row[13], depth=row[14])
-    org._state.adding = False
-    reward = Reward(
-        id=row[0],
-        title=row[1],
-        cost=row[2],
-        per_member_limit=row[3],
-        eligibility=row[4],
-        starts_at=aware(row[5]),
-        ends_at=aware(row[6]),
-        active=bool(row[7]),
-        kind=row[8],
-        stock=row[9],
-        stock_total=row[10],
+    row = rows[0]
+    org = loaded(Org, {"id": row[11], "path": row[12], "name": row[13], "depth": row[14]})
+    reward = loaded(
+        Reward,
+        {
+            "id": row[0],
+            "title": row[1],
+            "cost": row[2],
+            "per_member_limit": row[3],
+            "eligibility": row[4],
+            "starts_at": aware(row[5]),
+            "ends_at": aware(row[6]),
+            "active": bool(row[7]),
+            "kind": row[8],
+            "stock": row[9],
+            "stock_total": row[10],
+            "org_id": row[11],
+        },
         org=org,
     )
-    reward._state.adding = False
     return reward, row[15]
 
 
@@ -335,27 +335,21 @@ def _sell_pg(db: DriverCursor, s: _Sale) -> tuple[int, int] | DomainError:
 
 
 def _loaded_redemption(pk: int, reward: Reward, user, s: _Sale, movement_id: int) -> Redemption:
-    """The row just written, without Model.__init__ (its per-field work was a tenth of a sale)."""
-    r = Redemption.__new__(Redemption)
-    r.__dict__.update(
-        id=pk,
-        reward_id=reward.pk,
-        user_id=user.pk,
-        code=s.code,
-        cost=s.cost,
-        status=PickupStatus.ISSUED,
-        movement_id=movement_id,
-        refund_id=None,
-        created_at=s.now,
-        picked_up_at=None,
-        picked_up_by_id=None,
-        cancelled_at=None,
-    )
-    state = ModelState()
-    state.adding, state.db = False, connection.alias
-    state.fields_cache.update(reward=reward, user=user)
-    r._state = state
-    return r
+    values = {
+        "id": pk,
+        "reward_id": reward.pk,
+        "user_id": user.pk,
+        "code": s.code,
+        "cost": s.cost,
+        "status": PickupStatus.ISSUED,
+        "movement_id": movement_id,
+        "refund_id": None,
+        "created_at": s.now,
+        "picked_up_at": None,
+        "picked_up_by_id": None,
+        "cancelled_at": None,
+    }
+    return loaded(Redemption, values, reward=reward, user=user)
 
 
 def cancel(actor, redemption_id: object, *, ip: str | None = None) -> Redemption:
