@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import time
 from collections.abc import Iterator
@@ -57,6 +58,15 @@ _claim: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("idempote
 def claims_late(url_name: str) -> None:
     """Register an API operation whose service opens its writes with `write_transaction()`."""
     _LATE.add(url_name)
+    _is_late.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)  # one entry per path (e.g. per reward): resolving costs ~50 µs
+def _is_late(path_info: str) -> bool:
+    try:
+        return resolve(path_info).view_name in _LATE
+    except Resolver404:
+        return False
 
 
 _INSERT_SQL = (
@@ -185,10 +195,7 @@ class IdempotencyMiddleware:
 
     @staticmethod
     def _late(request: HttpRequest) -> bool:
-        try:
-            return resolve(request.path_info).view_name in _LATE
-        except Resolver404:
-            return False
+        return _is_late(request.path_info)
 
     def _late_claim(self, request: HttpRequest, user, operation: str, key: str, digest: str) -> HttpResponse:
         claim = _Claim(user.pk, operation, key, digest)
