@@ -4,12 +4,10 @@ cancel, the sign-up list and its export, messages, cancelling, check-in and atte
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import File, Query, Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from pydantic import StrictBool, StrictInt
 
@@ -21,6 +19,7 @@ from core.audit import client_ip
 from core.errors import Forbidden, Invalid, NotFound
 from orgs.models import Org
 
+from .body import json_object, openapi_body
 from .pagination import page_of
 
 router = Router(tags=["activities"])
@@ -138,25 +137,16 @@ def _activity(request: HttpRequest, activity_id: int) -> Activity:
 # --- signing up (first: the rush's hot path is the first URL pattern tried) -----------------------------------------------------------------------------------
 
 
-def _json_body(request: HttpRequest) -> dict:
-    """The body as a JSON object (empty body = {}); 400 when it is not JSON. Parsed by hand: this is
-    the rush's hot path and needs no schema machinery for one optional field."""
-    raw = request.body
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise HttpError(400, "Cannot parse request body") from None
-    if not isinstance(body, dict):
-        raise Invalid("invalid", _("请求体应为JSON对象"), fields={"body": _("应为对象")})
-    return body
+_SIGNUP_BODY = openapi_body(
+    {"type": "object", "properties": {"answers": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    required=False,
+)
 
 
-@router.post("/activities/{int:activity_id}/signups", response={201: dict})
+@router.post("/activities/{int:activity_id}/signups", response={201: dict}, openapi_extra=_SIGNUP_BODY)
 def activity_signup(request: HttpRequest, activity_id: int):
     """Body (optional): `{"answers": {"<extra field key>": "..."}}`. → 201 `{"status", "position"}`."""
-    body = _json_body(request)
+    body = json_object(request)
     s = signups.sign_up(request.auth, activity_id, body.get("answers"), ip=client_ip(request))
     out = {"id": s.pk, "activity_id": s.activity_id, "status": s.status, "position": getattr(s, "position", None)}
     return JsonResponse(out, status=201)

@@ -18,6 +18,7 @@ from votes.models import Eligibility, Judge, Poll, PollKind, ResultsVisibility
 from votes.services import contest, monitor, polls, ratelimit
 from votes.services.receipts import display
 
+from .body import json_object, openapi_body, required_list
 from .pagination import MAX_PAGE_SIZE, page_of
 
 router = Router(tags=["votes"])
@@ -127,19 +128,20 @@ def poll_detail(request: HttpRequest, poll_id: int):
     return body
 
 
-class BallotIn(Schema):
-    option_ids: list[Any]  # each must be an option id of the poll: anything else is 422 invalid_choice
+# Each must be an option id of the poll: anything else is 422 invalid_choice. Parsed by hand (api.body).
+_BALLOT_BODY = openapi_body(
+    {"type": "object", "required": ["option_ids"], "properties": {"option_ids": {"type": "array", "items": {}}}}
+)
 
 
-@router.post("/polls/{int:poll_id}/ballots", response={201: dict})
-def ballot_cast(request: HttpRequest, poll_id: int, payload: BallotIn):
+@router.post("/polls/{int:poll_id}/ballots", response={201: dict}, openapi_extra=_BALLOT_BODY)
+def ballot_cast(request: HttpRequest, poll_id: int):
+    option_ids = required_list(json_object(request, required=True), "option_ids")
     ip = client_ip(request)
     device, identified = ratelimit.device_hash(
         request.headers.get("X-Device-Id", ""), request.headers.get("User-Agent", ""), ip
     )
-    ballot = polls.cast_ballot(
-        request.auth, poll_id, payload.option_ids, ip=ip, device=device, device_identified=identified
-    )
+    ballot = polls.cast_ballot(request.auth, poll_id, option_ids, ip=ip, device=device, device_identified=identified)
     # Built by hand: the hot path of a vote rush (as /me in api.py).
     return _json(
         {
