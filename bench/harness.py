@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -460,10 +461,14 @@ def run_wrk(
     if lua:
         argv += ["-s", str(lua)]
     argv.append(url)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {proc.stderr}")
     res = parse_wrk(proc.stdout)
+    # The load generator shares the machine's CPUs with the server: what it used is reported.
+    res["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     res["wrk"] = f"wrk -t{threads} -c{connections} -d{duration}s"
     return res
 

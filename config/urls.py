@@ -2,10 +2,11 @@ from django.conf import settings
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from api.api import api, not_found_view
+from api.api import not_found_view
+from api.api import urls as api_urls
 
 urlpatterns = [
-    path("api/v1/", api.urls),
+    path("api/v1/", api_urls()),
     re_path(r"^api/", not_found_view),
     path("i18n/", include("django.conf.urls.i18n")),
     path("m/", include("ends.member.urls")),
