@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             health_url = srv.url + "/api/v1/health"
             harness.warm_up(health_url)
             health1 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health1['rps']:.0f} req/s, wrk used {health1['client_cpu_s']:.1f} CPU-s")
+            harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}; wrk {health1['client_cpu_s']:.1f} CPU-s")
 
             now = dt.datetime.now(dt.UTC)
             status, poll = harness.http_json(
@@ -192,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             lua.write_text(lua.read_text().replace("{NTHREADS}", str(nthreads)))
             rush = harness.run_wrk(srv.url + f"/api/v1/polls/{poll['id']}/ballots", lua=lua, **kw)
             rush_counts = counts(rush)
-            harness.log(f"ballots: {rush_counts}, {rush['rps']:.0f} req/s, wrk used {rush['client_cpu_s']:.1f} CPU-s")
+            harness.log(f"ballots: {rush_counts}, {rush['rps']:.0f} req/s; {rush['cpu']}; wrk {rush['client_cpu_s']:.1f} CPU-s")
 
             health2 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health2['rps']:.0f} req/s")
+            harness.log(f"health {health2['rps']:.0f} req/s; {health2['cpu']}")
             st, results = harness.http_json("GET", srv.url + f"/api/v1/polls/{poll['id']}/results", token=admin_token)
             st_close, _ = harness.http_json("POST", srv.url + f"/api/v1/polls/{poll['id']}/close", token=admin_token)
         check_out = harness.django_shell(db.env, _CHECK.format(poll_id=poll["id"]))

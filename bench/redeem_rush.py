@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             health_url = srv.url + "/api/v1/health"
             harness.warm_up(health_url)
             health1 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health1['rps']:.0f} req/s")
+            harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}")
 
             rush_reward = create_reward(
                 srv.url, admin_token, root_id, title="bench rush", cost=100, stock=args.stock, per_member_limit=1
@@ -226,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             steady = harness.run_wrk(srv.url + f"/api/v1/rewards/{steady_reward['id']}/redemptions", lua=lua2, **kw)
             steady_counts = counts(steady)
             steady_check = db_check(db.env, steady_reward["id"])
-            harness.log(f"steady: {steady_counts}, {steady['rps']:.0f} req/s; {steady_check}")
+            harness.log(f"steady: {steady_counts}, {steady['rps']:.0f} req/s; {steady['cpu']}; {steady_check}")
 
             health2 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health2['rps']:.0f} req/s")
+            harness.log(f"health {health2['rps']:.0f} req/s; {health2['cpu']}")
         reconcile2 = harness.manage(db.env, "reconcile_points").strip().splitlines()[-1]
 
     ceiling = (health1["rps"] + health2["rps"]) / 2

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             health_url = srv.url + "/api/v1/health"
             harness.warm_up(health_url)
             health1 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health1['rps']:.0f} req/s")
+            harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}")
 
             rush_act = create_activity(srv.url, admin_token, root_id, "bench 讲座抢票", args.seats)
             lua = write_signup_lua(member_tokens[:half], harness.OUT / "signup-rush.lua")
@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             steady = harness.run_wrk(srv.url + f"/api/v1/activities/{steady_act['id']}/signups", lua=lua2, **kw)
             steady_counts = counts(steady)
             steady_check = db_check(db.env, steady_act["id"])
-            harness.log(f"steady: {steady_counts}; {steady_check}")
+            harness.log(f"steady: {steady_counts}; {steady['cpu']}; {steady_check}")
 
             health2 = harness.run_wrk(health_url, **kw)
-            harness.log(f"health {health2['rps']:.0f} req/s")
+            harness.log(f"health {health2['rps']:.0f} req/s; {health2['cpu']}")
 
     ceiling = (health1["rps"] + health2["rps"]) / 2
     steady_rate = steady_counts["c201"] / (harness.wrk_seconds(steady) or args.duration)
