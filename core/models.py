@@ -23,7 +23,8 @@ class AuditLog(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a write sent with an Idempotency-Key, replayed to every retry (API.md)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (user, operation, key) below starts with it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     operation = models.CharField(max_length=255)  # method and path: the key is scoped to it
     key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)

@@ -80,7 +80,8 @@ class Movement(models.Model):
 
 class Entry(models.Model):
     movement = models.ForeignKey(Movement, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by (account, -id) below, which also serves every lookup by account alone.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount = models.BigIntegerField()  # + credit to the account, − debit from it
     created_at = models.DateTimeField(auto_now_add=True)
 

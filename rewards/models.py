@@ -55,7 +55,8 @@ class PickupStatus(models.TextChoices):
 
 
 class Redemption(models.Model):
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    # Indexed by (reward, user) below, which also serves every lookup by reward alone.
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redemptions")
     code = models.CharField(max_length=12, unique=True)  # the pickup code, also in the QR
     cost = models.PositiveIntegerField()
@@ -64,14 +65,18 @@ class Redemption(models.Model):
     refund = models.OneToOneField(Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     picked_up_at = models.DateTimeField(null=True, blank=True)
+    # Indexed only where set (below): a sale writes NULL here, and a full index would take a write for it.
     picked_up_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["reward", "user"])]
+        indexes = [
+            models.Index(fields=["reward", "user"]),
+            models.Index(fields=["picked_up_by"], condition=Q(picked_up_by__isnull=False), name="redemption_picked_by"),
+        ]
 
 
 class LotteryStatus(models.TextChoices):
