@@ -195,10 +195,13 @@ def rollup(
                 if kind == "prefix":
                     added += sum(r[1] for r in rows)
                 _add_counts(cursor, poll.pk, kind, rows)
-                if stop == hour_start + hour:  # the hour is over: keep its top ones
+                if stop == hour_start + hour:  # the hour is over: keep its top ones, counted whole
                     whole = rows if until == hour_start else _grouped(cursor, poll.pk, column, hour_start, stop)
                     whole.sort(key=lambda r: (-r[1], r[0]))
                     _add_hour(cursor, poll.pk, kind, hour_start, whole[:HOUR_TOP])
+                else:  # a piece of the hour: its top ones added up, so a window need not count the hour live
+                    rows.sort(key=lambda r: (-r[1], r[0]))
+                    _add_hour(cursor, poll.pk, kind, hour_start, rows[:HOUR_TOP], add=True)
             cursor.execute("UPDATE votes_poll SET rollup_until = %s WHERE id = %s", [_db_dt(stop), poll.pk])
         if stop >= end or (deadline is not None and time.monotonic() > deadline):
             return added
@@ -239,13 +242,16 @@ def _add_counts(cursor, poll_id: int, kind: str, rows: list) -> None:
     )
 
 
-def _add_hour(cursor, poll_id: int, kind: str, hour: dt.datetime, top: list) -> None:
+def _add_hour(cursor, poll_id: int, kind: str, hour: dt.datetime, top: list, *, add: bool = False) -> None:
+    """An hour's top networks or devices: the whole hour's (replacing what its pieces added), or a
+    piece's added to them. These are a time window's candidates, counted exactly afterwards."""
     if not top:
         return
+    update = "votes_clusterhour.ballots + excluded.ballots" if add else "excluded.ballots"
     cursor.execute(
         "INSERT INTO votes_clusterhour (poll_id, kind, hour, value, ballots) VALUES "
         + ", ".join(["(%s, %s, %s, %s, %s)"] * len(top))
-        + " ON CONFLICT (poll_id, kind, hour, value) DO UPDATE SET ballots = excluded.ballots",
+        + f" ON CONFLICT (poll_id, kind, hour, value) DO UPDATE SET ballots = {update}",
         [v for value, n, *_rest in top for v in (poll_id, kind, _db_dt(hour), value, n)],
     )
 
@@ -316,13 +322,13 @@ def _clusters(poll: Poll, column: str, since: dt.datetime | None) -> list[dict]:
 
 
 def _window_clusters(cursor, poll_id: int, column: str, kind: str, key: str, since: dt.datetime) -> list[dict]:
-    """The top networks or devices since a time: candidates from the hourly top lists and a live
-    count of the hour not rolled up yet, then each candidate counted exactly from the ballots'
-    (poll, column, created_at, voter) index. A network that was never among an hour's top 20 and
-    is not in the last hour is not a candidate: the monitor looks for concentrations, not the tail."""
+    """The top networks or devices since a time: candidates from the hourly top lists (the current
+    hour's as far as it is rolled up) and a live count of the ballots not rolled up yet, then each
+    candidate counted exactly from the ballots' (poll, column, created_at, voter) index. A network
+    that was never among an hour's (or an hour's piece's) top 20 and is not in the live tail is not
+    a candidate: the monitor looks for concentrations, not the tail."""
     cursor.execute("SELECT rollup_until FROM votes_poll WHERE id = %s", [poll_id])
-    until = aware(cursor.fetchone()[0])
-    rolled = _hour(until.astimezone(dt.UTC)) if until is not None else None
+    rolled = aware(cursor.fetchone()[0])
     approx: Counter[str] = Counter()
     if rolled is not None and rolled > since:
         cursor.execute(

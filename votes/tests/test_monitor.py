@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound
-from votes.models import Ballot, BallotBucket, ClusterCount, OptionCount, VoidBatch
+from votes.models import Ballot, BallotBucket, ClusterCount, ClusterHour, OptionCount, VoidBatch
 from votes.services import monitor, polls
 from votes.services.ballots import bucket_of
 from votes.tests import builders as b
@@ -177,3 +177,20 @@ def test_window_clusters_come_from_the_hourly_top_lists_and_are_counted_exactly(
     assert monitor.monitor(p, hours=1)["clusters"]["prefixes"] == []
     top = monitor.monitor(p, hours=6)["clusters"]["prefixes"][0]
     assert top == {"prefix": "61.183.45.0/24", "ballots": 8, "voters": 8, "new_accounts": 8, "voided": 0}
+
+
+@pytest.mark.django_db
+def test_pieces_of_the_current_hour_add_up_in_its_top_list_and_a_window_reads_them(district, brushed):
+    p, ids, old, bots = brushed
+    monitor.rollup(p, lag=dt.timedelta(0))
+
+    def listed() -> dict[str, int]:
+        return dict(ClusterHour.objects.filter(poll=p, kind="prefix").values_list("value", "ballots"))
+
+    assert listed()["61.183.45.0/24"] == 8
+    for i in range(2):
+        _cast(p, b.follower(), ids[2], f"61.183.45.{i + 40}", "farm-2")
+    monitor.rollup(p, lag=dt.timedelta(0))
+    assert listed()["61.183.45.0/24"] == 10  # the second piece added to the first, not replaced it
+    top = monitor.monitor(p, hours=1)["clusters"]["prefixes"][0]
+    assert top == {"prefix": "61.183.45.0/24", "ballots": 10, "voters": 10, "new_accounts": 10, "voided": 0}
