@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from demo import district
 from orgs.models import Org
@@ -36,6 +37,12 @@ class Command(BaseCommand):
             raise SystemExit(2)
         started = time.monotonic()
         creds = district.seed(members, seed, password, progress=lambda m: self.stdout.write(f"  {m}"))
+        if connection.vendor == "postgresql":
+            # Fresh statistics for the planner: until autovacuum comes round (and never, for rows of a
+            # transaction not yet committed) it would plan for empty tables — a scan of every member
+            # where an index lookup was meant.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         payload = json.dumps(creds.as_dict(), ensure_ascii=False, indent=1)
         for path in {out, saved}:
             path.parent.mkdir(parents=True, exist_ok=True)
