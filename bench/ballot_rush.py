@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             lua.write_text(lua.read_text().replace("{NTHREADS}", str(nthreads)))
             rush = harness.run_wrk(srv.url + f"/api/v1/polls/{poll['id']}/ballots", lua=lua, **kw)
             rush_counts = counts(rush)
-            harness.log(f"ballots: {rush_counts}, {rush['rps']:.0f} req/s; {rush['cpu']}; wrk {rush['client_cpu_s']:.1f} CPU-s")
+            harness.log(
+                f"ballots: {rush_counts}, {rush['rps']:.0f} req/s; {rush['cpu']}; wrk {rush['client_cpu_s']:.1f} CPU-s"
+            )
 
             health2 = harness.run_wrk(health_url, **kw)
             harness.log(f"health {health2['rps']:.0f} req/s; {health2['cpu']}")

@@ -508,7 +508,7 @@ def cpu_snapshot() -> dict[str, float]:
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float], requests: int) -> str:
-    """"server 812 µs, postgres 203 µs CPU a request; machine 4% idle" between two snapshots."""
+    """ "server 812 µs, postgres 203 µs CPU a request; machine 4% idle" between two snapshots."""
     n = max(requests, 1)
     idle = (after["idle"] - before["idle"]) / max(after["total"] - before["total"], 1e-9) * 100
     parts = [f"server {(after['server'] - before['server']) / n * 1e6:.0f} µs"]

@@ -61,6 +61,11 @@ def aware(value):
     return value.replace(tzinfo=dt.UTC)
 
 
+def sqlite_dt(value: dt.datetime) -> str:
+    """A datetime as Django's SQLite backend stores it: str() of the naive UTC time."""
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+
 @functools.lru_cache(maxsize=256)
 def _qmarks(sql: str) -> str:
     return sql.replace("%s", "?")
@@ -92,11 +97,7 @@ class DriverCursor:
         return self.cursor
 
     def dt(self, value: dt.datetime):
-        # SQLite stores the naive UTC time as Django's str() of it (the form the ORM writes).
-        return value if self.pg else str(value.astimezone(dt.UTC).replace(tzinfo=None))
-
-    def date(self, value: dt.date):
-        return value if self.pg else value.isoformat()
+        return value if self.pg else sqlite_dt(value)
 
     def close(self) -> None:
         self.cursor.close()

@@ -1,4 +1,7 @@
-"""Posting to the points ledger. `post` is the only writer of balances and entries."""
+"""Posting to the points ledger. `post` writes balances and entries for every movement but one: a
+mall sale (rewards.services.mall) writes the same rows in its own few statements, its hot path,
+under the same rules (balanced entries, conditional debits, CHECK balance >= 0), and
+`reconcile_points` and the ledger's property tests cover it like the rest."""
 
 from __future__ import annotations
 

@@ -250,12 +250,12 @@ _MOVEMENT_SQL = (
     "INSERT INTO points_movement (kind, reason, actor_id, org_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?)"
     " RETURNING id"
 )
-_SQLITE_WRITES = (
-    "INSERT INTO points_entry (movement_id, account_id, amount, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
-    # Both balances in one statement; CHECK (balance >= 0) backs the decision above.
-    "UPDATE points_account SET balance = balance + (CASE WHEN id = ? THEN ? ELSE ? END) WHERE id IN (?, ?)",
-    "UPDATE rewards_reward SET stock = stock - 1 WHERE id = ? AND stock > 0",
+_ENTRIES_SQL = (
+    "INSERT INTO points_entry (movement_id, account_id, amount, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
 )
+# Both balances in one statement; CHECK (balance >= 0) backs the decision above.
+_BALANCES_SQL = "UPDATE points_account SET balance = balance + (CASE WHEN id = ? THEN ? ELSE ? END) WHERE id IN (?, ?)"
+_STOCK_SQL = "UPDATE rewards_reward SET stock = stock - 1 WHERE id = ? AND stock > 0"
 _REDEMPTION_SQL = (
     "INSERT INTO rewards_redemption (reward_id, user_id, code, cost, status, movement_id, created_at)"
     " VALUES (?, ?, ?, ?, 'issued', ?, ?) RETURNING id"
@@ -274,10 +274,9 @@ def _sell_sqlite(db: DriverCursor, s: _Sale) -> tuple[int, int] | DomainError:
     movement_id = db.run(
         _MOVEMENT_SQL, [MovementKind.REDEEM.value, s.reason, s.user_id, s.org_id, source, at]
     ).fetchone()[0]
-    entries, balances, stock_sql = _SQLITE_WRITES
-    db.run(entries, [movement_id, s.account_id, -s.cost, at, movement_id, s.mall_id, s.cost, at])
-    db.run(balances, [s.account_id, -s.cost, s.cost, s.account_id, s.mall_id])
-    db.run(stock_sql, [s.reward_id])
+    db.run(_ENTRIES_SQL, [movement_id, s.account_id, -s.cost, at, movement_id, s.mall_id, s.cost, at])
+    db.run(_BALANCES_SQL, [s.account_id, -s.cost, s.cost, s.account_id, s.mall_id])
+    db.run(_STOCK_SQL, [s.reward_id])
     redemption_id = db.run(_REDEMPTION_SQL, [s.reward_id, s.user_id, s.code, s.cost, movement_id, at]).fetchone()[0]
     return redemption_id, movement_id
 

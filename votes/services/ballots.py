@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound, Throttled
-from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded
+from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded, sqlite_dt
 
 from ..models import COUNTER_SHARDS, Ballot, Eligibility
 from . import ratelimit
@@ -295,13 +295,13 @@ def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, 
     bucket, rate counters; refusals over the rule still commit the rate counters. Every parameter is
     ready before the lock is taken: inside it only the statements run."""
     now, day, slots, new_account = _start(poll)
-    at = _sqlite_dt(now)
+    at = sqlite_dt(now)
     values = [poll.id, voter_id, day.isoformat(), 0, text, receipt, at, address, prefix, device, new_account]
     values += [poll.id, at]
     first = choices[0]
     count_sql, bucket_sql = _sqlite_count_sql(len(choices))
     count_params = [first, voter_id % COUNTER_SHARDS, *choices]
-    bucket_at = _sqlite_dt(bucket_of(now))
+    bucket_at = sqlite_dt(bucket_of(now))
     bucket_params = [
         v
         for option_id in choices
@@ -334,11 +334,6 @@ def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, 
     if refused is not None:
         raise refused
     return ballot_id, n, now, day, new_account
-
-
-def _sqlite_dt(value: dt.datetime) -> str:
-    # What Django's SQLite backend stores: str() of the naive UTC time (the form the chain reads).
-    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from PIL import Image
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.sql import sqlite_dt
 from votes.models import Ballot, BallotBucket, Option, OptionCount, Poll, RateCount
 from votes.services import ballots as ballot_rules
 from votes.services import polls, receipts
@@ -570,10 +571,10 @@ def test_sqlite_inserts_a_ballot_only_while_the_poll_is_open_inside_the_writer_l
         "",
     ]
     Poll.objects.filter(pk=p.pk).update(closed_at=timezone.now())
-    now = ballot_rules._sqlite_dt(timezone.now())
+    now = sqlite_dt(timezone.now())
     assert db.run(ballot_rules._INSERT_IF_OPEN_SQL, [*row, False, p.pk, now]).fetchone() is None
     Poll.objects.filter(pk=p.pk).update(closed_at=None)
-    late = ballot_rules._sqlite_dt(p.closes_at + dt.timedelta(seconds=1))  # past closes_at: refused too
+    late = sqlite_dt(p.closes_at + dt.timedelta(seconds=1))  # past closes_at: refused too
     assert db.run(ballot_rules._INSERT_IF_OPEN_SQL, [*row, False, p.pk, late]).fetchone() is None
     assert db.run(ballot_rules._INSERT_IF_OPEN_SQL, [*row, False, p.pk, now]).fetchone() is not None
     db.close()
