@@ -25,13 +25,14 @@ import hashlib
 import time
 from collections.abc import Iterator
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import IdempotencyRecord
+from .sql import INTEGRITY_ERRORS, DriverCursor, execute_then_commit
 
 HEADER = "Idempotency-Key"
 WAIT_SECONDS = 8.0
@@ -77,23 +78,25 @@ _ANSWER_SQL = "UPDATE core_idempotencyrecord SET done = %s, status = %s, body = 
 
 
 def _insert_key(user_id: int, operation: str, key: str, digest: str) -> int:
-    with connection.cursor() as cursor:
+    # The driver's cursor (prepared on PostgreSQL): every keyed write pays for this statement.
+    with DriverCursor() as db:
+        params = [user_id, operation, key, digest, False, "", db.dt(timezone.now())]
         try:
-            cursor.execute(
-                _INSERT_SQL,
-                [user_id, operation, key, digest, False, "", connection.ops.adapt_datetimefield_value(timezone.now())],
-            )
-        except IntegrityError:
+            return db.run(_INSERT_SQL, params).fetchone()[0]
+        except INTEGRITY_ERRORS:
             raise KeyTaken() from None
-        return cursor.fetchone()[0]
 
 
-def _store_answer(record_id: int, response: HttpResponse) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ANSWER_SQL,
-            [True, response.status_code, response.content, response.get("Content-Type", "application/json"), record_id],
-        )
+def _store_answer_and_commit(record_id: int, response: HttpResponse) -> None:
+    """The answer, as the last write of the key's transaction, which commits right after it. On
+    PostgreSQL, when that transaction is the outermost one, the UPDATE and its COMMIT go in one
+    round trip (core.sql.execute_then_commit)."""
+    params = [True, response.status_code, response.content, response.get("Content-Type", "application/json"), record_id]
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1 and not connection.savepoint_ids:
+        execute_then_commit(_ANSWER_SQL, params)
+    else:
+        with DriverCursor() as db:
+            db.run(_ANSWER_SQL, params)
 
 
 class _Claim:
@@ -186,7 +189,7 @@ class IdempotencyMiddleware:
                 response = self.get_response(request)
                 if response.status_code >= 500 or getattr(response, "streaming", False):
                     raise _NotKept(response)
-                _store_answer(record_id, response)
+                _store_answer_and_commit(record_id, response)
         except KeyTaken:
             return self._existing(user, operation, key, digest)
         except _NotKept as not_kept:
@@ -213,7 +216,7 @@ class IdempotencyMiddleware:
         if claim.atomic is not None:  # the writes began: the answer joins them, or nothing stays
             if keep and not claim.failed:
                 try:
-                    _store_answer(claim.record_id, response)
+                    _store_answer_and_commit(claim.record_id, response)
                 except BaseException:
                     claim.close(rollback=True)
                     raise
@@ -227,7 +230,7 @@ class IdempotencyMiddleware:
         # unless a parallel request with the key got there first.
         try:
             with transaction.atomic():
-                _store_answer(_insert_key(user.pk, operation, key, digest), response)
+                _store_answer_and_commit(_insert_key(user.pk, operation, key, digest), response)
         except KeyTaken:
             return self._existing(user, operation, key, digest)
         return response

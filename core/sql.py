@@ -35,6 +35,19 @@ def fetchall(sql: str, params: Sequence) -> list[tuple]:
         cursor.close()
 
 
+def execute_then_commit(sql: str, params: Sequence) -> None:
+    """PostgreSQL: one statement and the COMMIT of the open transaction in one round trip, for the
+    last write of an outermost `atomic()` block. Django's client-side binding cursor sends them as
+    one simple-protocol query; the commit that `atomic()` then calls finds the transaction already
+    ended and sends nothing (psycopg's commit is a no-op on an idle connection). A failing
+    statement or COMMIT raises here (as Django's exceptions) and the block rolls back as usual.
+    Not for savepoints."""
+    from psycopg import ClientCursor
+
+    with connection.wrap_database_errors, ClientCursor(connection.connection) as cursor:
+        cursor.execute(sql + "; COMMIT", params)
+
+
 def _driver_integrity_errors() -> tuple[type[Exception], ...]:
     import sqlite3
 
