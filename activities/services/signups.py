@@ -16,7 +16,10 @@ hot path of a rush; see points/services/ledger.py for why no ORM there):
 
 On PostgreSQL a free seat without a points cost is steps 2 and 4 in one self-committing statement
 (a data-modifying WITH, as ballots are cast): the activity row every sign-up of a rush takes is
-then held for one statement, not across the round trips to a COMMIT.
+then held for one statement, not across the round trips to a COMMIT. And once a process has read an
+activity that needs nothing but a seat (open to everyone or to its subtree's certified members, no
+extra fields, no points cost, inside the window), its next sign-ups for a few seconds skip step 1:
+that statement re-checks on the live row what the read said, and anything else is read as above.
 
 The activity row is taken first, so on PostgreSQL sign-ups of one activity queue on it and get
 their ids in that order: the waitlist, ordered by id, is first come first served. Every
@@ -38,6 +41,7 @@ import datetime as dt
 import io
 import json
 import re
+import time
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
@@ -99,6 +103,23 @@ _PG_SEAT_SIGNUP_SQL = (
     " SELECT s.id, %(user)s, 'confirmed', CAST(%(answers)s AS jsonb), %(at)s, %(at)s, false, '', NULL FROM s"
     " RETURNING id"
 )
+# PostgreSQL, a rush's sign-up without its read: the activity as last read in this process (for a
+# few seconds, see _remember) says the sign-up needs nothing but a seat; this statement then checks
+# on the live row everything that decision used (published, the window, no points cost, no extra
+# fields, the eligibility and the org), so an edit made since is never missed: it takes nothing,
+# and the sign-up goes the usual way. A second live sign-up of the person breaks the partial
+# unique index, as in _PG_SEAT_SIGNUP_SQL.
+_PG_FAST_SIGNUP_SQL = (
+    "WITH s AS (UPDATE activities_activity SET confirmed_count = confirmed_count + 1"
+    " WHERE id = %(activity)s AND status = 'published' AND confirmed_count < capacity"
+    " AND signup_opens_at <= %(at)s AND %(at)s < signup_closes_at AND points_cost = 0"
+    " AND COALESCE(extra_fields, '[]'::jsonb) = '[]'::jsonb AND eligibility = %(eligibility)s"
+    " AND org_id = %(org)s RETURNING id)"
+    " INSERT INTO activities_signup (activity_id, user_id, status, answers, created_at, confirmed_at,"
+    " cancelled_by_activity, checkin_method, payment_id)"
+    " SELECT s.id, %(user)s, 'confirmed', '{}'::jsonb, %(at)s, %(at)s, false, '', NULL FROM s"
+    " RETURNING id"
+)
 _INSERT_BY_VENDOR = {
     "postgresql": _INSERT_SQL.format(json="CAST(%s AS jsonb)"),
     "sqlite": _INSERT_SQL.format(json="%s"),
@@ -139,6 +160,52 @@ class ActivityRow:
         org = Org(id=self.org_id, path=self.org_path, name=self.org_name, depth=self.org_depth)
         org._state.adding = False
         return org
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Open:
+    """An activity a sign-up could take a seat in without reading it first (PostgreSQL)."""
+
+    eligibility: str
+    org_id: int
+    org_path: str
+    until: float  # time.monotonic(): read it again after this
+
+
+_open: dict[int, _Open] = {}
+OPEN_SECONDS = 5.0
+
+
+def _remember(a: ActivityRow, now: dt.datetime) -> None:
+    """After a read: whether the next sign-ups may take the one-statement way. Only the org's path is
+    trusted from here without a check on the live row (an org moved in the tree is seen within
+    OPEN_SECONDS)."""
+    if (
+        a.status == ActivityStatus.PUBLISHED
+        and a.signup_opens_at <= now < a.signup_closes_at
+        and a.confirmed_count < a.capacity
+        and not a.points_cost
+        and not a.extra_fields
+        and a.eligibility in (Eligibility.EVERYONE, Eligibility.MEMBERS)
+    ):
+        if len(_open) >= 4096:
+            _open.clear()
+        _open[a.id] = _Open(a.eligibility, a.org_id, a.org_path, time.monotonic() + OPEN_SECONDS)
+    else:
+        _open.pop(a.id, None)
+
+
+def _fast_way(aid: int, standing, answers: object) -> _Open | None:
+    """The remembered activity if this sign-up needs nothing but a seat in it (as the rules below
+    would say: open to everyone, or to the certified members of its subtree; no answers)."""
+    o = _open.get(aid)
+    if o is None or time.monotonic() > o.until or answers not in (None, {}):
+        return None
+    if o.eligibility == Eligibility.EVERYONE:
+        return o
+    if standing.certified and standing.org_path is not None and standing.org_path.startswith(o.org_path):
+        return o
+    return None
 
 
 def _load(db: DriverCursor, activity_id: int, user_id: int) -> ActivityRow | None:
@@ -239,7 +306,14 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
     standing = standing_of(user)
     now = timezone.now()
     with DriverCursor() as db:  # one cursor for the read and the transaction
+        if db.pg and (known := _fast_way(aid, standing, answers)) is not None:
+            signup_id = _pg_fast_signup(db, aid, user.pk, known, now)
+            if signup_id is not None:
+                return _loaded_signup(signup_id, aid, user, SignupStatus.CONFIRMED, {}, now, None, None)
+            _open.pop(aid, None)  # full, or changed since: read it
         a = _load(db, aid, user.pk)
+        if db.pg and a is not None:
+            _remember(a, now)
         if a is None or not _reaches(user, a, standing):
             raise NotFound(_("未找到该活动"))
         if a.status != ActivityStatus.PUBLISHED:
@@ -297,6 +371,17 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
             if row is None:  # a parallel sign-up of the same person won; this one leaves no trace
                 raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动"))
     return _loaded_signup(row[0], aid, user, status, answers, now, payment, position)
+
+
+def _pg_fast_signup(db: DriverCursor, aid: int, user_id: int, known: _Open, now: dt.datetime) -> int | None:
+    """The new sign-up's id, or None when the live row did not allow it (see _PG_FAST_SIGNUP_SQL)."""
+    params = {"activity": aid, "user": user_id, "at": now, "eligibility": known.eligibility, "org": known.org_id}
+    try:
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            row = db.run(_PG_FAST_SIGNUP_SQL, params).fetchone()
+    except INTEGRITY_ERRORS:  # signed up already, or a parallel sign-up of the person won
+        raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动")) from None
+    return row[0] if row else None
 
 
 def _pg_seat_and_signup(db: DriverCursor, aid: int, user_id: int, answers_json: str, now: dt.datetime) -> int | None:
