@@ -172,6 +172,15 @@ def page_factory(chromium, live_server):
         ctx.close()
 
 
+def console_login(page, user) -> None:
+    """Sign a Playwright page in to the console (desktop) as this user."""
+    page.goto("/console/login/")
+    page.fill("#id_phone", user.phone)
+    page.fill("#id_password", PASSWORD)
+    page.click(".login-card button.btn-primary")
+    page.wait_for_selector(".topbar")
+
+
 def screenshot(page, name: str) -> str:
     """Keep a screenshot for people to look at (var/screenshots/NAME.png)."""
     from pathlib import Path

@@ -153,3 +153,17 @@ class Win(models.Model):
     picked_up_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+
+class Verifier(models.Model):
+    """核销员: a merchant's account (not a cadre) that may confirm pickups of an org's rewards and prizes,
+    in the org's subtree, and nothing else. Added and removed by the org's admin cadres."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verifier_roles")
+    note = models.CharField(max_length=60, blank=True)  # e.g. the merchant's name
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "user"], name="verifier_once_per_org")]

@@ -7,7 +7,7 @@ import pytest
 
 from clubs.models import Club
 from clubs.services import clubs as svc
-from conftest import PASSWORD, PHONE, make_member, screenshot
+from conftest import PASSWORD, PHONE, console_login, make_member, screenshot
 
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -43,11 +43,7 @@ def test_propose_approve_join_and_post(page_factory, district):
     assert club.status == "proposed" and club.join_policy == "approval"
 
     console = page_factory(DESKTOP)
-    console.goto("/console/login/")
-    console.fill("#id_phone", district.admin_a.phone)
-    console.fill("#id_password", PASSWORD)
-    console.click(".login-card button.btn-primary")
-    console.wait_for_url("**/console/")
+    console_login(console, district.admin_a)
     console.click("#nav-clubs")
     console.wait_for_selector(f"#proposal-{club.pk}")
     screenshot(console, "console-club-proposals-desktop")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DESKTOP, PASSWORD, PHONE, screenshot
+from conftest import DESKTOP, PASSWORD, PHONE, console_login, screenshot
 from elections.models import ElectionBallot, ElectionVoter
 
 from .builders import election, ids, roll, vote
@@ -20,14 +20,6 @@ def _member_login(page, member) -> None:
     page.fill("#password", PASSWORD)
     page.click("#login-btn")
     page.wait_for_selector("#home-elections")
-
-
-def _console_login(page, user) -> None:
-    page.goto("/console/login/")
-    page.fill("#id_phone", user.phone)
-    page.fill("#id_password", PASSWORD)
-    page.click(".login-card button.btn-primary")
-    page.wait_for_url("**/console/")
 
 
 @pytest.mark.browser
@@ -75,7 +67,7 @@ def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, distric
         vote(m, e, ["for", "against", "for", "abstain"])
 
     console = page_factory(DESKTOP)
-    _console_login(console, district.admin_a1)
+    console_login(console, district.admin_a1)
     console.click("#nav-elections")
     console.wait_for_selector("#election-table")
     screenshot(console, "console-elections-list")
@@ -118,7 +110,7 @@ def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, distric
 def test_cadre_creates_an_election_with_a_delegate_roll(page_factory, district):
     members = roll(district.union_a1, 3, "代表")
     page = page_factory(DESKTOP)
-    _console_login(page, district.admin_a1)
+    console_login(page, district.admin_a1)
     page.goto(f"/console/elections/new/?org={district.union_a1.pk}")
     page.fill("#el-title", "第三届会员代表大会选举工会委员会")
     page.fill("#el-seats", "3")

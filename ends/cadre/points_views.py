@@ -28,7 +28,7 @@ from points.services import budgets, ledger
 from rewards.services import codes
 from rewards.services import pickup as pickup_service
 
-from .views import cadre_required
+from .views import cadre_required, pickup_allowed
 
 MEMBER_RESULTS = 30
 PHONE_RE = re.compile(r"^1\d{10}$")
@@ -63,11 +63,12 @@ def _who(p: pickup_service.Pickup) -> dict:
     return {"name": mask_name(name), "phone": p.user.phone_masked, "org": member.org.name if member else ""}
 
 
-@cadre_required
+@pickup_allowed
 def pickup(request):
     """One box for mall redemption codes and lottery prize codes (rewards.services.pickup routes them)."""
     code = _code_from(request.POST.get("code") or request.GET.get("code") or "")
     ctx = {"code": code, "r": None, "done": None, "errors": {}, "error": "", "error_code": ""}
+    ctx["is_cadre"] = scoping.is_cadre(request.user)  # a 核销员 gets this page alone, without the cadre tabs
     status = 200
     if request.method == "POST" and request.POST.get("confirm") and code:
         try:

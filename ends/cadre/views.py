@@ -20,6 +20,7 @@ from ends.member.web import error_context, safe_next, throttle_message
 from members import services
 from orgs import scoping
 from orgs.models import CadreRoleKind, Org
+from rewards.services.verifiers import is_verifier
 
 BACKEND = "accounts.backends.PhonePasswordBackend"
 
@@ -32,6 +33,22 @@ def cadre_required(view):
         if not request.user.is_authenticated:
             return redirect(reverse("cadre:login") + "?" + urlencode({"next": request.get_full_path()}))
         if not scoping.is_cadre(request.user):
+            if is_verifier(request.user):  # a merchant's 核销员 account has one page here
+                return redirect("cadre:pickup")
+            return render(request, "cadre/not_cadre.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def pickup_allowed(view):
+    """Cadres and 核销员 (rewards.services.verifiers): the pickup page only."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(reverse("cadre:login") + "?" + urlencode({"next": request.get_full_path()}))
+        if not (scoping.is_cadre(request.user) or is_verifier(request.user)):
             return render(request, "cadre/not_cadre.html", status=403)
         return view(request, *args, **kwargs)
 
@@ -40,7 +57,11 @@ def cadre_required(view):
 
 def login_view(request):
     home = reverse("cadre:home")
-    if request.user.is_authenticated and request.method == "GET" and scoping.is_cadre(request.user):
+    if (
+        request.user.is_authenticated
+        and request.method == "GET"
+        and (scoping.is_cadre(request.user) or is_verifier(request.user))
+    ):
         return redirect(safe_next(request, home))
     ctx = {"phone": request.POST.get("phone", "").strip(), "errors": {}, "error": "", "next": safe_next(request, "")}
     if request.method == "POST":

@@ -44,6 +44,8 @@ urlpatterns = [
     path("mall/", mall.mall_page, name="mall"),
     path("mall/create/", mall.reward_create, name="reward_create"),
     path("mall/pickup/", mall.pickup, name="mall_pickup"),
+    path("mall/verifiers/", mall.verifier_add, name="verifier_add"),
+    path("mall/verifiers/<int:verifier_id>/remove/", mall.verifier_remove, name="verifier_remove"),
     path("mall/<int:reward_id>/", mall.reward_detail, name="reward"),
     path("mall/redemptions/<int:redemption_id>/cancel/", mall.redemption_cancel, name="redemption_cancel"),
     path("", include("ends.console.votes_urls")),

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import PASSWORD, PHONE, make_member, screenshot
+from conftest import PASSWORD, PHONE, console_login, make_member, screenshot
 from live.models import Comment
 from live.services import comments, presence
 
@@ -132,11 +132,7 @@ def test_the_console_charts_viewers_and_moderates(page_factory, district):
             presence.heartbeat(v.user, s.pk, now=t0 + dt.timedelta(minutes=k, seconds=10))
     pending = comments.post_comment(viewers[0].user, s.pk, "请问回放在哪里看？")
     page = page_factory(DESKTOP)
-    page.goto("/console/login/")
-    page.fill("#id_phone", district.admin_a.phone)
-    page.fill("#id_password", PASSWORD)
-    page.click(".login-card button.btn-primary")
-    page.wait_for_url("**/console/")
+    console_login(page, district.admin_a)
     page.click("#nav-live")
     page.wait_for_selector("#session-table")
     page.click(f"text={s.title}")

@@ -54,6 +54,7 @@ from points.services import ledger
 from ..models import Eligibility, Lottery, LotteryEntry, LotteryStatus, Prize, Win
 from . import codes
 from .mall import MallErrors, _positive_int
+from .verifiers import may_verify
 
 ALGORITHM = "sha256-slot-v1"
 MAX_PRIZES = 50
@@ -350,10 +351,10 @@ def draw_due(now: dt.datetime | None = None) -> list[tuple[int, str]]:
 
 
 def verify_win_pickup(actor, code: object, *, ip: str | None = None) -> Win:
-    """核销 a prize: a cadre of the lottery's org (or above) marks the code picked up, once."""
+    """核销 a prize: a cadre of the lottery's org (or above), or its 核销员, marks the code picked up, once."""
     code = codes.normalize(code)
     win = Win.objects.select_related("entry__lottery__org", "entry__user", "prize").filter(code=code).first()
-    if win is None or not scoping.covers(actor, win.entry.lottery.org):
+    if win is None or not may_verify(actor, win.entry.lottery.org):
         raise NotFound(_("没有找到这个领奖码，或它不属于你管理的工会"))
     codes.mark_picked_up(Win, win, actor, cancelled_message=_("该奖品已取消"))
     lottery = win.entry.lottery

@@ -28,6 +28,7 @@ from points.services import ledger
 
 from ..models import Eligibility, PickupStatus, Redemption, Reward, RewardKind
 from . import codes
+from .verifiers import may_verify
 
 
 class MallErrors:
@@ -382,10 +383,10 @@ def cancel(actor, redemption_id: object, *, ip: str | None = None) -> Redemption
 
 
 def verify_pickup(actor, code: object, *, ip: str | None = None) -> Redemption:
-    """核销: a cadre of the reward's org (or above) marks the code picked up, once."""
+    """核销: a cadre of the reward's org (or above), or its 核销员, marks the code picked up, once."""
     code = codes.normalize(code)
     r = Redemption.objects.select_related("reward__org", "user").filter(code=code).first()
-    if r is None or not scoping.covers(actor, r.reward.org):
+    if r is None or not may_verify(actor, r.reward.org):
         raise NotFound(_("没有找到这个兑换码，或它不属于你管理的工会"))
     codes.mark_picked_up(Redemption, r, actor, cancelled_message=_("该兑换已取消"))
     audit.record(actor, "reward.pickup", org=r.reward.org, target=r, summary=f"{r.reward.title} · {r.user.name}", ip=ip)

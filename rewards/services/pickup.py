@@ -1,6 +1,6 @@
 """核销 one code, whatever it belongs to: a mall redemption or a lottery prize.
 
-A cadre scans or types a code; both kinds are one-time codes in the cadre's subtree, so the
+A cadre or a 核销员 (rewards.services.verifiers) scans or types a code; both kinds are one-time codes in the cadre's subtree, so the
 cadre end offers one box for both and this module routes to the owning service.
 """
 
@@ -12,10 +12,10 @@ import datetime as dt
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound
-from orgs import scoping
 
 from ..models import Redemption, Win
 from . import codes, lottery, mall
+from .verifiers import may_verify
 
 
 @dataclasses.dataclass
@@ -66,10 +66,10 @@ def _of_win(w: Win) -> Pickup:
 def find(actor, code: object) -> Pickup:
     code = codes.normalize(code)
     r = Redemption.objects.select_related("reward__org", "user").filter(code=code).first()
-    if r is not None and scoping.covers(actor, r.reward.org):
+    if r is not None and may_verify(actor, r.reward.org):
         return _of_redemption(r)
     w = Win.objects.select_related("entry__lottery__org", "entry__user", "prize").filter(code=code).first()
-    if w is not None and scoping.covers(actor, w.entry.lottery.org):
+    if w is not None and may_verify(actor, w.entry.lottery.org):
         return _of_win(w)
     raise NotFound(_("没有找到这个兑换码，或它不属于你管理的工会"))
 

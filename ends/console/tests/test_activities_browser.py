@@ -9,18 +9,10 @@ from django.utils import timezone
 from activities.models import Activity, ActivityStatus
 from activities.services import activities as activities_svc
 from activities.services import signups as signups_svc
-from conftest import PASSWORD, make_member, screenshot
+from conftest import console_login, make_member, screenshot
 
 DESKTOP = {"width": 1366, "height": 900}
 LONG = "甲一公司工会职工文体协会二〇二六年春季环湖健步走暨亲子定向越野挑战赛（第一期·报名从速）"
-
-
-def _login(page, user):
-    page.goto("/console/login/")
-    page.fill("#id_phone", user.phone)
-    page.fill("#id_password", PASSWORD)
-    page.click(".login-card button.btn-primary")
-    page.wait_for_selector(".topbar")
 
 
 def _fits(page):
@@ -45,7 +37,7 @@ def test_cadre_approves_a_member_initiated_activity(page_factory, district):
         m.user, district.union_a1, title="周末观影", starts_at=start, ends_at=start + dt.timedelta(hours=2), capacity=8
     )
     page = page_factory(DESKTOP)
-    _login(page, district.admin_a1)
+    console_login(page, district.admin_a1)
     page.click("#nav-activities")
     page.wait_for_selector("#proposals-link")
     assert "2" in page.inner_text("#proposals-link")
@@ -74,7 +66,7 @@ def test_cadre_approves_a_member_initiated_activity(page_factory, district):
 @pytest.mark.django_db(transaction=True)
 def test_cadre_publishes_an_activity_with_extra_fields(page_factory, district):
     page = page_factory(DESKTOP)
-    _login(page, district.admin_a1)
+    console_login(page, district.admin_a1)
     page.goto("/console/activities/")
     page.wait_for_selector(".empty")
     screenshot(page, "console-activity-list-empty-desktop")

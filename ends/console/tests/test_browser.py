@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import DESKTOP, PASSWORD, screenshot, unique_id_number
+from conftest import DESKTOP, console_login, screenshot, unique_id_number
 
 from .helpers import roster_xlsx
 
@@ -26,11 +26,7 @@ def test_cadre_imports_a_roster_and_sees_masked_members(district, page_factory, 
         )
     )
     page = page_factory(DESKTOP)
-    page.goto("/console/login/")
-    page.fill("#id_phone", district.admin_a.phone)
-    page.fill("#id_password", PASSWORD)
-    page.click(".login-card button.btn-primary")
-    page.wait_for_url("**/console/")
+    console_login(page, district.admin_a)
     assert page.locator(".who-name").inner_text() == "甲管理员"
 
     page.goto(f"/console/imports/?org={district.union_a1.pk}")

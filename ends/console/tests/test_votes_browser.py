@@ -9,20 +9,12 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from conftest import PASSWORD, make_member, screenshot
+from conftest import console_login, make_member, screenshot
 from votes.models import Ballot, BallotBucket, Poll
 from votes.services import polls
 
 CONSOLE = {"width": 1366, "height": 900}
 LONG = "第一车间数控机床操作班组长兼工会小组长欧阳晓明同志（市级劳动模范候选人）"
-
-
-def _login(page, user):
-    page.goto("/console/login/")
-    page.fill("#id_phone", user.phone)
-    page.fill("#id_password", PASSWORD)
-    page.click(".login-card button.btn-primary")
-    page.wait_for_url("**/console/")
 
 
 def _bucket(t: dt.datetime) -> dt.datetime:
@@ -49,7 +41,7 @@ def _move_back(ballot: Ballot, minutes: int) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_cadre_creates_a_poll_then_voids_a_brushing_cluster_from_the_monitor(page_factory, district):
     page = page_factory(CONSOLE)
-    _login(page, district.admin_a)
+    console_login(page, district.admin_a)
     page.click("nav.nav >> text=投票评选")
     page.wait_for_selector("#new-poll")
     page.click("#new-poll")

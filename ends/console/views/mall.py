@@ -15,7 +15,7 @@ from core import audit
 from core.errors import DomainError, Invalid, NotFound
 from orgs import scoping
 from rewards.models import Eligibility, PickupStatus, Redemption, RewardKind
-from rewards.services import mall
+from rewards.services import mall, verifiers
 from rewards.services import pickup as pickups
 
 from ..common import breadcrumbs, cadre_required, current_org, error_dict, page, page_query, paginate
@@ -51,6 +51,7 @@ def _mall_page(request, org, *, errors=None, form="", values=None, picked=None, 
             "form": form,
             "values": values or {},
             "picked": picked,
+            "verifiers": verifiers.verifiers_for(user).filter(org__path__startswith=org.path)[:100],
             "now": timezone.now(),
             "query": page_query(request),
         },
@@ -116,6 +117,32 @@ def pickup(request):
         errors = {"code": e.message}
         return _mall_page(request, org, errors=errors, form="pickup", values=request.POST, status=e.status)
     return _mall_page(request, org, picked=r)
+
+
+@cadre_required
+@require_POST
+def verifier_add(request):
+    """An admin cadre adds a merchant's account as 核销员 of the current org (by its phone)."""
+    org = current_org(request)
+    values = request.POST
+    try:
+        verifiers.add_verifier(
+            request.user, org.pk, values.get("phone", ""), values.get("note", ""), ip=audit.client_ip(request)
+        )
+    except DomainError as e:
+        errors = error_dict(e)
+        if not e.fields:  # not an admin here: said beside the phone, where the cadre is looking
+            errors["phone"] = e.message
+        return _mall_page(request, org, errors=errors, form="verifier", values=values, status=e.status)
+    return redirect(reverse("console:mall") + f"?org={org.pk}#verifiers")
+
+
+@cadre_required
+@require_POST
+def verifier_remove(request, verifier_id: int):
+    org = current_org(request)
+    verifiers.remove_verifier(request.user, verifier_id, ip=audit.client_ip(request))
+    return redirect(reverse("console:mall") + f"?org={org.pk}#verifiers")
 
 
 def _reward_for_cadre(user, reward_id):

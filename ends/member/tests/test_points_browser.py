@@ -55,3 +55,51 @@ def test_member_redeems_and_cadre_verifies_the_pickup_code(page_factory, distric
     page.reload()
     assert "已领取" in page.inner_text("#redemptions")
     assert page.locator(".pickup-code").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_adds_a_merchant_who_verifies_a_code_on_the_phone(page_factory, district):
+    from conftest import DESKTOP, console_login, make_user
+
+    budgets.mint(None, district.root, 100000)
+    budgets.allocate(district.district_admin, district.root, district.street_a, 10000)
+    m = make_member(district.union_a1, "秦兑换")
+    budgets.grant(district.admin_a, district.street_a, [m.user_id], 300, "先进个人奖励")
+    reward = mall.create_reward(
+        district.admin_a, district.street_a, title="万达影城电影票（2D/3D 通兑）", cost=120, stock=10
+    )
+    code = mall.redeem(m.user, reward.pk).code
+    merchant = make_user("影城前台", phone="13900002222")
+
+    console = page_factory(DESKTOP)
+    console_login(console, district.admin_a)
+    console.goto(f"/console/mall/?org={district.street_a.pk}")
+    assert "还没有核销员" in console.inner_text("#verifiers")
+    console.fill("#vf-phone", "1390000")
+    console.fill("#vf-note", "万达影城龙泉驿店")
+    console.click("#verifier-add")
+    console.wait_for_selector("#verifiers .has-error")
+    assert "手机号" in console.inner_text("#verifiers")
+    screenshot(console, "console-verifier-error-desktop")
+    console.fill("#vf-phone", "13900002222")
+    console.click("#verifier-add")
+    console.wait_for_selector("#verifier-list")
+    assert "万达影城龙泉驿店" in console.inner_text("#verifier-list")
+    assert "139****2222" in console.inner_text("#verifier-list")
+    screenshot(console, "console-verifiers-desktop")
+
+    phone = page_factory(PHONE)
+    phone.goto("/c/")
+    phone.fill("#phone", merchant.phone)
+    phone.fill("#password", PASSWORD)
+    phone.click("#login-btn")
+    phone.wait_for_selector("#code")  # a 核销员 lands on the pickup page
+    assert phone.locator(".m-tabbar").count() == 0
+    phone.fill("#code", code)
+    phone.click("#lookup-btn")
+    phone.wait_for_selector("#confirm-pickup")
+    phone.click("#confirm-pickup")
+    phone.wait_for_selector("#pickup-ok")
+    assert code in phone.inner_text("#pickup-ok")
+    screenshot(phone, "cadre-pickup-by-merchant-phone")
