@@ -146,6 +146,7 @@ class Credentials:
     cadres: list[dict]
     members: list[dict]
     followers: list[dict]
+    verifiers: list[dict] = dataclasses.field(default_factory=list)  # merchants' 核销员 accounts
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -338,6 +339,9 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
     votes_demo.seed(gen.rng, root=root, admin=cadre_people[0][0], now=now)
     progress("投票：一场进行中的投票评选（含监测数据），一场已结束待评奖的评选大赛")
 
+    # Last as well, so the random draws above stay as they were before this account existed.
+    verifier = _seed_verifier(gen, root, cadre_people[0][0], password)
+
     admin_user = cadre_people[0][0]
     cadre_list = [
         {"phone": u._phone, "org_id": org.pk, "role": r.role}
@@ -350,7 +354,18 @@ def seed(members: int, seed_value: int, password: str, progress=print) -> Creden
         cadres=cadre_list[:1000],
         members=member_list,
         followers=follower_list,
+        verifiers=[verifier],
     )
+
+
+def _seed_verifier(gen: Generator, root: Org, admin, password: str) -> dict:
+    """A cinema's 核销员: signs in to the cadre end and confirms the federation's pickup codes, nothing else."""
+    from rewards.services import verifiers
+
+    phone = gen.phone()
+    User.objects.create_user(phone, password=password, name="影城前台")
+    verifiers.add_verifier(admin, root.pk, phone, "万达影城（演示商户）")
+    return {"phone": phone, "org_id": root.pk}
 
 
 def _seed_requests(gen: Generator, grassroots: list[Org], now) -> None:

@@ -63,9 +63,9 @@ def test_members_and_followers_are_at_the_documented_ratio(seeded):
     cadre_members = CadreRole.objects.count()
     assert Member.objects.count() == MEMBERS + cadre_members
     assert not Member.objects.filter(certified_at__isnull=True).exists()
-    # The demo poll's brushing accounts (no usable password: nobody signs in with them) are not
-    # part of the district's followers.
-    followers = User.objects.filter(member__isnull=True).exclude(password="!").count()
+    # The demo poll's brushing accounts (no usable password: nobody signs in with them) and the demo
+    # merchant's 核销员 are not part of the district's followers.
+    followers = User.objects.filter(member__isnull=True, verifier_roles__isnull=True).exclude(password="!").count()
     assert followers == round(MEMBERS * demo.FOLLOWER_RATIO)
     assert 1.3 < followers / MEMBERS < 1.55  # 400k followers of whom 165k are members
     assert len(creds["members"]) == MEMBERS
@@ -87,7 +87,7 @@ def test_every_id_number_is_valid_and_unique(seeded):
 
 def test_the_credentials_file_names_working_logins_in_different_subtrees(seeded, client):
     creds, _ = seeded
-    assert set(creds) == {"password", "district_admin", "cadres", "members", "followers"}
+    assert set(creds) == {"password", "district_admin", "cadres", "members", "followers", "verifiers"}
     root = Org.objects.get(depth=1)
     assert creds["district_admin"]["org_id"] == root.pk
     cadres = creds["cadres"]
@@ -119,6 +119,12 @@ def test_the_credentials_file_names_working_logins_in_different_subtrees(seeded,
     for entry in creds["followers"][:50]:
         assert entry["org_id"] is None
         assert not Member.objects.filter(user__phone_hash=pii.phone_index(entry["phone"])).exists()
+    # The merchant's 核销员: signs in, holds no role, and may confirm the federation's pickup codes.
+    from rewards.models import Verifier
+
+    me = sign_in(creds["verifiers"][0]["phone"])
+    assert me["roles"] == [] and me["org"] is None
+    assert Verifier.objects.filter(org=root, user__phone_hash=pii.phone_index(creds["verifiers"][0]["phone"])).exists()
 
 
 def test_a_second_run_on_the_same_database_is_a_no_op_with_a_clear_message(seeded, tmp_path, var_dir):

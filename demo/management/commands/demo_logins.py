@@ -36,5 +36,7 @@ class Command(BaseCommand):
             w(f"  会员 member                     {c['members'][0]['phone']}")
         if c["followers"]:
             w(f"  粉丝 follower                   {c['followers'][0]['phone']}")
+        for v in c.get("verifiers", [])[:1]:
+            w(f"  商户核销员 merchant verifier    {v['phone']}  (cadre end: pickup codes only)")
         w(f"  All logins: {path}")
         w("")
