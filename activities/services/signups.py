@@ -201,11 +201,7 @@ def _fast_way(aid: int, standing, answers: object) -> _Open | None:
     o = _open.get(aid)
     if o is None or time.monotonic() > o.until or answers not in (None, {}):
         return None
-    if o.eligibility == Eligibility.EVERYONE:
-        return o
-    if standing.certified and standing.org_path is not None and standing.org_path.startswith(o.org_path):
-        return o
-    return None
+    return o if eligibility_error(o.eligibility, o.org_path, False, standing) is None else None
 
 
 def _load(db: DriverCursor, activity_id: int, user_id: int) -> ActivityRow | None:
@@ -376,23 +372,23 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
 def _pg_fast_signup(db: DriverCursor, aid: int, user_id: int, known: _Open, now: dt.datetime) -> int | None:
     """The new sign-up's id, or None when the live row did not allow it (see _PG_FAST_SIGNUP_SQL)."""
     params = {"activity": aid, "user": user_id, "at": now, "eligibility": known.eligibility, "org": known.org_id}
-    try:
-        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-            row = db.run(_PG_FAST_SIGNUP_SQL, params).fetchone()
-    except INTEGRITY_ERRORS:  # signed up already, or a parallel sign-up of the person won
-        raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动")) from None
-    return row[0] if row else None
+    return _pg_seat_statement(db, _PG_FAST_SIGNUP_SQL, params)
 
 
 def _pg_seat_and_signup(db: DriverCursor, aid: int, user_id: int, answers_json: str, now: dt.datetime) -> int | None:
     """The new sign-up's id when a seat was free, None when none was (see _PG_SEAT_SIGNUP_SQL)."""
     params = {"activity": aid, "user": user_id, "answers": answers_json, "at": now}
+    return _pg_seat_statement(db, _PG_SEAT_SIGNUP_SQL, params)
+
+
+def _pg_seat_statement(db: DriverCursor, sql: str, params: dict) -> int | None:
+    """Run one of the seat-and-row statements: the new sign-up's id, or None when it took no seat."""
     try:
         # Inside a caller's transaction (an Idempotency-Key request) a violation must not leave it
         # aborted: a savepoint. Otherwise the statement commits by itself.
         with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-            row = db.run(_PG_SEAT_SIGNUP_SQL, params).fetchone()
-    except INTEGRITY_ERRORS:  # a parallel sign-up of the same person won; the seat went back with it
+            row = db.run(sql, params).fetchone()
+    except INTEGRITY_ERRORS:  # signed up already, or a parallel sign-up of the person won; the seat went back
         raise DomainError(ActivityErrors.ALREADY_SIGNED_UP, _("您已报名该活动")) from None
     return row[0] if row else None
 

@@ -26,30 +26,26 @@ BACKEND = "accounts.backends.PhonePasswordBackend"
 
 
 def cadre_required(view):
-    """Signed-in cadres only: others go to the cadre login, signed-in non-cadres see why (403)."""
+    """Signed-in cadres only: others go to the cadre login, a merchant's 核销员 to its one page, other
+    signed-in non-cadres see why (403)."""
+    return _guarded(view, verifiers_too=False)
 
+
+def pickup_allowed(view):
+    """Cadres and 核销员 (rewards.services.verifiers): the pickup page only."""
+    return _guarded(view, verifiers_too=True)
+
+
+def _guarded(view, *, verifiers_too: bool):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect(reverse("cadre:login") + "?" + urlencode({"next": request.get_full_path()}))
         if not scoping.is_cadre(request.user):
-            if is_verifier(request.user):  # a merchant's 核销员 account has one page here
+            if not is_verifier(request.user):
+                return render(request, "cadre/not_cadre.html", status=403)
+            if not verifiers_too:
                 return redirect("cadre:pickup")
-            return render(request, "cadre/not_cadre.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def pickup_allowed(view):
-    """Cadres and 核销员 (rewards.services.verifiers): the pickup page only."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect(reverse("cadre:login") + "?" + urlencode({"next": request.get_full_path()}))
-        if not (scoping.is_cadre(request.user) or is_verifier(request.user)):
-            return render(request, "cadre/not_cadre.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -1,7 +1,8 @@
 """核销 one code, whatever it belongs to: a mall redemption or a lottery prize.
 
-A cadre or a 核销员 (rewards.services.verifiers) scans or types a code; both kinds are one-time codes in the cadre's subtree, so the
-cadre end offers one box for both and this module routes to the owning service.
+A cadre or a 核销员 (rewards.services.verifiers) scans or types a code; both kinds are one-time
+codes of an org in their reach, so the cadre end offers one box for both and this module routes
+to the owning service.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_an_admin_adds_a_merchant_who_then_confirms_a_pickup_once(district, sale
 
 
 def test_a_merchant_confirms_nothing_outside_its_org(district, sale):
-    reward, _redemption, merchant = sale
+    _reward, redemption, merchant = sale
     verifiers.add_verifier(district.admin_b, district.street_b.pk, "13900001111")
     other = make_member(district.union_b1, "乙会员")
     give(district.street_b, district.district_admin, [other], 500)
@@ -51,7 +51,7 @@ def test_a_merchant_confirms_nothing_outside_its_org(district, sale):
     )
     merchant = type(merchant).objects.get(pk=merchant.pk)
     with pytest.raises(NotFound):
-        mall.verify_pickup(merchant, _redemption.code)  # street A's code
+        mall.verify_pickup(merchant, redemption.code)  # street A's code
     assert mall.verify_pickup(merchant, theirs.code).status == PickupStatus.PICKED_UP
     assert not verifiers.verifiers_for(district.admin_a).exists()  # admins see their own orgs' verifiers only
 
