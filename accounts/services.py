@@ -88,7 +88,7 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
 # statement (the ORM spends more time compiling it than the database spends answering) that also
 # brings the person's membership summary, which /me and most member operations need anyway.
 _TOKEN_SQL = """
-SELECT u.id, u.name, u.phone_enc, m.certified_at IS NOT NULL, m.org_id, o.name, pa.balance, o.path, pa.id,
+SELECT u.id, u.name, u.phone_enc, u.date_joined, m.certified_at IS NOT NULL, m.org_id, o.name, pa.balance, o.path, pa.id,
        ro.path, r.role, r.org_id
 FROM accounts_apitoken t
 JOIN accounts_user u ON u.id = t.user_id
@@ -99,7 +99,7 @@ LEFT JOIN orgs_cadrerole r ON r.user_id = u.id
 LEFT JOIN orgs_org ro ON ro.id = r.org_id AND ro.is_active
 WHERE t.key_hash = %s AND t.expires_at > %s AND u.is_active
 """
-_USER_FIELDS = ["id", "name", "phone_enc"]
+_USER_FIELDS = ["id", "name", "phone_enc", "date_joined"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,11 +117,11 @@ def user_for_token(raw: str) -> User | None:
     if not rows:
         return None
     row = rows[0]
-    user = User.from_db(connection.alias, _USER_FIELDS, row[:3])
+    user = User.from_db(connection.alias, _USER_FIELDS, [row[0], row[1], row[2], sql.aware(row[3])])
     user.is_active = True
-    user.membership = MembershipSummary(bool(row[3]) and row[4] is not None, row[4], row[5], row[7])
-    user.points_balance = row[6] or 0
-    user.points_account_id = row[8]
+    user.membership = MembershipSummary(bool(row[4]) and row[5] is not None, row[5], row[6], row[8])
+    user.points_balance = row[7] or 0
+    user.points_account_id = row[9]
     # One row per cadre role: the same statement answers orgs.scoping.cadre_roles for this request.
     user._cadre_roles_cache = sorted((path, role, org_id) for *_, path, role, org_id in rows if path is not None)
     return user

@@ -3,8 +3,9 @@
 No ORM query building (see points/services/ledger.py for why: under a rush the ORM's compilation
 cost more than the database's work), and as few round trips as the database allows:
 
-1. the poll, its org path, its option ids and the voter's account creation time, in one
-   statement, read and checked (window, eligibility, choices) before any lock;
+1. the poll, its org path and its option ids, in one statement, read and checked (window,
+   eligibility, choices) before any lock; a process that has just read an open poll uses that
+   read for the next few seconds (see _poll) instead of reading it again for every ballot;
 2. the write. SQLite, one transaction under its one writer lock (queued on a file lock, see
    core/sqlite): `INSERT … SELECT … WHERE the poll is still open ON CONFLICT (poll, voter, day, n)
    DO NOTHING` for n = 1…N, +1 on the voter's shard's counter row of each chosen option, +1 on the
@@ -26,7 +27,7 @@ import functools
 import ipaddress
 import time
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,14 +58,12 @@ class PollRow:
     closed_at: dt.datetime | None
     seal_claimed_at: dt.datetime | None
     org_path: str
-    voter_joined: dt.datetime | None
     option_ids: frozenset[int]
 
 
 _POLL_SQL = (
     "SELECT p.id, p.kind, p.max_choices, p.ballots_per_day, p.eligibility, p.opens_at, p.closes_at,"
     " p.block_new_accounts, p.closed_at, p.seal_claimed_at, o.path,"
-    " (SELECT u.date_joined FROM accounts_user u WHERE u.id = %s),"
     " (SELECT {agg} FROM votes_option op WHERE op.poll_id = p.id)"
     " FROM votes_poll p JOIN orgs_org o ON o.id = p.org_id WHERE p.id = %s"
 )
@@ -94,9 +93,9 @@ _RATE_SQL = (
 )
 
 
-def load_poll(db: DriverCursor, poll_id: int, voter_id: int) -> PollRow | None:
+def load_poll(db: DriverCursor, poll_id: int) -> PollRow | None:
     sql = _POLL_SQL_BY_VENDOR["postgresql" if db.pg else "sqlite"]
-    row = db.run(sql, [voter_id, poll_id]).fetchone()
+    row = db.run(sql, [poll_id]).fetchone()
     if row is None:
         return None
     return PollRow(
@@ -111,9 +110,35 @@ def load_poll(db: DriverCursor, poll_id: int, voter_id: int) -> PollRow | None:
         closed_at=aware(row[8]),
         seal_claimed_at=aware(row[9]),
         org_path=row[10],
-        voter_joined=aware(row[11]),
-        option_ids=frozenset(int(i) for i in (row[12] or "").split(",") if i),
+        option_ids=frozenset(int(i) for i in (row[11] or "").split(",") if i),
     )
+
+
+# Open polls this process read in the last RECENT_SECONDS: a rush's ballots skip the read. What a
+# ballot relies on from here never changes after a poll is created (kind, choices, options, window
+# opening, eligibility), except what the write checks again on the live row in the same statement
+# (closed, being sealed, past its closing time) and the org's path: an org moved in the tree is
+# seen within RECENT_SECONDS.
+_recent: dict[int, tuple[PollRow, float]] = {}
+RECENT_SECONDS = 5.0
+
+
+def _poll(poll_id: int) -> PollRow | None:
+    hit = _recent.get(poll_id)
+    if hit is not None and time.monotonic() < hit[1]:
+        return hit[0]
+    db = DriverCursor()
+    try:
+        poll = load_poll(db, poll_id)
+    finally:
+        db.close()
+    if poll is not None and state_error(poll, timezone.now()) is None:
+        if len(_recent) >= 1024:
+            _recent.clear()
+        _recent[poll_id] = (poll, time.monotonic() + RECENT_SECONDS)
+    else:
+        _recent.pop(poll_id, None)
+    return poll
 
 
 # --- checks (pure: also used by voter_state without writing anything) ----------------------------
@@ -241,16 +266,19 @@ def cast_ballot(
     text = ",".join(map(str, choices))
     receipt = new_receipt()
     keys = ratelimit.keys_for(user.pk, poll_id, address, device if device_identified else "")
-    db = DriverCursor()
+    joined = user.date_joined
+    # Read and checked before any lock: SQLite's WAL readers never wait for its one writer, and the
+    # write below re-checks, in the same statement, what may have changed since.
+    poll = _checked(_poll(poll_id), standing, choices, joined)
+    cast = _cast_pg if connection.vendor == "postgresql" else _cast_sqlite
     try:
-        # Read and checked before any lock: SQLite's WAL readers never wait for its one writer, and on
-        # PostgreSQL the write below re-checks, in the same statement, what may have changed since.
-        poll = _checked(load_poll(db, poll_id, user.pk), standing, choices)
-    finally:
-        db.close()
-    cast = _cast_pg if db.pg else _cast_sqlite
-    try:
-        ballot_id, n, now, day, new_account = cast(poll, user.pk, choices, text, receipt, address, prefix, device, keys)
+        ballot_id, n, now, day, new_account = cast(
+            poll, user.pk, choices, text, receipt, address, prefix, device, keys, joined
+        )
+    except DomainError as e:
+        if e.code == VoteErrors.POLL_CLOSED:
+            _recent.pop(poll.id, None)
+        raise
     except INTEGRITY_ERRORS:
         # Only a receipt collision gets here (1 in ~10^17 per pair); nothing was kept.
         raise DomainError("receipt_collision", _("系统繁忙，请重试")) from None
@@ -279,7 +307,7 @@ def _refusal(poll: PollRow) -> DomainError:
     return DomainError(VoteErrors.ALREADY_VOTED, _("您已经投过票了"))
 
 
-def _start(poll: PollRow) -> tuple[dt.datetime, dt.date, int, bool]:
+def _start(poll: PollRow, joined: dt.datetime | None) -> tuple[dt.datetime, dt.date, int, bool]:
     # The time is taken just before the insert (after any wait for SQLite's writer lock): a ballot's
     # created_at is within milliseconds of its commit, which the monitor's roll-up relies on.
     now = timezone.now()
@@ -287,14 +315,14 @@ def _start(poll: PollRow) -> tuple[dt.datetime, dt.date, int, bool]:
     if error is not None:
         raise error
     day, slots = ballot_day(poll, now)
-    return now, day, slots, poll.voter_joined is not None and poll.voter_joined > poll.opens_at
+    return now, day, slots, joined is not None and joined > poll.opens_at
 
 
-def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
+def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys, joined):
     """One write transaction under SQLite's writer lock: insert while the poll is still open, count,
     bucket, rate counters; refusals over the rule still commit the rate counters. Every parameter is
     ready before the lock is taken: inside it only the statements run."""
-    now, day, slots, new_account = _start(poll)
+    now, day, slots, new_account = _start(poll, joined)
     at = sqlite_dt(now)
     values = [poll.id, voter_id, day.isoformat(), 0, text, receipt, at, address, prefix, device, new_account]
     values += [poll.id, at]
@@ -360,12 +388,12 @@ def _sqlite_rate_sql(n: int) -> str:
     return _RATE_SQL.format(rows=", ".join(["(?, ?, 1)"] * n)).replace("%s", "?")
 
 
-def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys):
+def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, prefix, device, keys, joined):
     """One statement a try (n = 1…N): rate counters (first try), the poll still open (held FOR KEY
     SHARE, so a close or seal waits for it, and one that came first is seen), the insert, counters,
     buckets. Outside a transaction the statement is its own: no BEGIN and COMMIT round trips."""
     in_block = connections[DEFAULT_DB_ALIAS].in_atomic_block
-    now, day, slots, new_account = _start(poll)
+    now, day, slots, new_account = _start(poll, joined)
     bucket = bucket_of(now)
     shard = voter_id % COUNTER_SHARDS
     params = {
@@ -408,15 +436,13 @@ def _cast_pg(poll: PollRow, voter_id: int, choices, text, receipt, address, pref
     raise _refusal(poll)
 
 
-def _checked(poll: PollRow | None, standing, choices: list[int]) -> PollRow:
+def _checked(poll: PollRow | None, standing, choices: list[int], joined: dt.datetime | None) -> PollRow:
     """The poll if this voter may vote these choices in it now, else the error (404, 409, 403, 422)."""
     if poll is None:
         raise NotFound(_("未找到该投票"))
     error = (
         state_error(poll, timezone.now())
-        or eligibility_error(
-            poll.eligibility, poll.org_path, poll.block_new_accounts, poll.opens_at, standing, poll.voter_joined
-        )
+        or eligibility_error(poll.eligibility, poll.org_path, poll.block_new_accounts, poll.opens_at, standing, joined)
         or choice_error(poll, choices, poll.option_ids)
     )
     if error is not None:

@@ -336,3 +336,9 @@ def test_new_accounts_refused_with_their_own_message(api, district):
     r = api(b.follower()).post(f"/api/v1/polls/{poll['id']}/ballots", {"option_ids": [poll["options"][0]["id"]]})
     assert r.status_code == 403 and _err(r) == "not_eligible" and "注册" in r.json()["error"]["message"]
     assert Ballot.objects.count() == 0
+    # The account's creation time comes with the bearer token's lookup: an older account may vote.
+    veteran = b.follower()
+    type(veteran).objects.filter(pk=veteran.pk).update(date_joined=timezone.now() - dt.timedelta(days=30))
+    r = api(veteran).post(f"/api/v1/polls/{poll['id']}/ballots", {"option_ids": [poll["options"][0]["id"]]})
+    assert r.status_code == 201, r.content
+    assert list(Ballot.objects.values_list("voter_id", "new_account")) == [(veteran.pk, False)]

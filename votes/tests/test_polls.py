@@ -179,6 +179,47 @@ def test_an_everyone_poll_takes_followers_and_members_of_other_subtrees(district
     assert polls.results(p)["total_ballots"] == 2
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("change", ["closed_at", "seal_claimed_at", "closes_at"])
+def test_a_remembered_poll_serves_the_next_ballots_but_the_write_sees_it_closed(district, monkeypatch, change):
+    p = b.poll(district.admin_a, district.street_a)
+    ids = b.option_ids(p)
+    reads = []
+    real = ballot_rules.load_poll
+    monkeypatch.setattr(ballot_rules, "load_poll", lambda db, pid: reads.append(pid) or real(db, pid))
+    voters = [b.member(district.union_a1).user for _ in range(4)]
+    polls.cast_ballot(voters[0], p.pk, [ids[0]])
+    polls.cast_ballot(voters[1], p.pk, [ids[1]])
+    assert reads == [p.pk]  # the second ballot used the first one's read
+    # Closed, or being sealed, or past its end, by another process this one's memory knows nothing of.
+    Poll.objects.filter(pk=p.pk).update(**{change: timezone.now() - dt.timedelta(seconds=1)})
+    before = _rows()
+    with pytest.raises(DomainError) as e:
+        polls.cast_ballot(voters[2], p.pk, [ids[0]])
+    assert _code(e) == "poll_closed" and _rows() == before
+    assert p.pk not in ballot_rules._recent  # forgotten: the next ballot reads the poll again
+    with pytest.raises(DomainError) as e:
+        polls.cast_ballot(voters[3], p.pk, [ids[0]])
+    assert _code(e) == "poll_closed" and reads == [p.pk, p.pk] and _rows() == before
+
+
+@pytest.mark.django_db
+def test_a_poll_is_remembered_only_while_open_and_only_for_a_few_seconds(district, monkeypatch):
+    upcoming = b.poll(district.admin_a, district.street_a, opens=timezone.now() + dt.timedelta(hours=1))
+    voter = b.member(district.union_a1).user
+    with pytest.raises(DomainError) as e:
+        polls.cast_ballot(voter, upcoming.pk, b.option_ids(upcoming)[:1])
+    assert _code(e) == "poll_not_open" and upcoming.pk not in ballot_rules._recent
+    p = b.poll(district.admin_a, district.street_a)
+    monkeypatch.setattr(ballot_rules, "RECENT_SECONDS", 0.0)
+    reads = []
+    real = ballot_rules.load_poll
+    monkeypatch.setattr(ballot_rules, "load_poll", lambda db, pid: reads.append(pid) or real(db, pid))
+    for _ in range(2):
+        polls.cast_ballot(b.member(district.union_a1).user, p.pk, b.option_ids(p)[:1])
+    assert reads == [p.pk, p.pk]
+
+
 # --- the rules of a ballot -------------------------------------------------------------------------
 
 
