@@ -195,11 +195,14 @@ def screenshot(page, name: str) -> str:
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with empty caches: the portal caches its counts for a minute, and a process
-    remembers the open polls it read (a test database rolled back hands their ids out again)."""
+    remembers the open polls and the rewards it read (a test database rolled back hands their ids
+    out again)."""
     from django.core.cache import cache
 
+    from rewards.services import mall
     from votes.services import ballots
 
     cache.clear()
     ballots._recent.clear()
+    mall._recent.clear()
     yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 
 from django.db import transaction
 from django.db.models import F
@@ -121,37 +122,61 @@ def _load_reward(reward_id: int) -> tuple[Reward, int | None] | None:
     if not rows:
         return None
     row = rows[0]
+    return _reward(row, stock=(row[9], row[10])), row[15]
+
+
+def _reward(row: tuple, *, stock: tuple[int, int] | None) -> Reward:
     org = loaded(Org, {"id": row[11], "path": row[12], "name": row[13], "depth": row[14]})
-    reward = loaded(
-        Reward,
-        {
-            "id": row[0],
-            "title": row[1],
-            "cost": row[2],
-            "per_member_limit": row[3],
-            "eligibility": row[4],
-            "starts_at": aware(row[5]),
-            "ends_at": aware(row[6]),
-            "active": bool(row[7]),
-            "kind": row[8],
-            "stock": row[9],
-            "stock_total": row[10],
-            "org_id": row[11],
-        },
-        org=org,
-    )
-    return reward, row[15]
+    values = {
+        "id": row[0],
+        "title": row[1],
+        "cost": row[2],
+        "per_member_limit": row[3],
+        "eligibility": row[4],
+        "starts_at": aware(row[5]),
+        "ends_at": aware(row[6]),
+        "active": bool(row[7]),
+        "kind": row[8],
+        "org_id": row[11],
+    }
+    if stock is not None:  # otherwise deferred: read from the database if anything asks
+        values["stock"], values["stock_total"] = stock
+    return loaded(Reward, values, org=org)
+
+
+# Rewards this process read in the last RECENT_SECONDS, with their mall account: a sale rush's
+# redemptions skip the read. Nothing of a reward that a sale relies on changes once it is listed
+# (cost, limit, eligibility, window, org), except its stock, which the sale takes on the live row
+# and which is never kept here, and the org's path: an org moved in the tree is seen within
+# RECENT_SECONDS.
+_recent: dict[int, tuple[tuple, int, float]] = {}
+RECENT_SECONDS = 5.0
 
 
 def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
     try:
-        found = _load_reward(int(reward_id))
+        rid = int(reward_id)
     except (TypeError, ValueError, OverflowError):
-        found = None
-    if found is None:
-        raise NotFound(_("未找到该商品"))
+        raise NotFound(_("未找到该商品")) from None
+    hit = _recent.get(rid)
+    if hit is not None and time.monotonic() < hit[2]:
+        found = _reward(hit[0], stock=None), hit[1]
+    else:
+        found = _load_reward(rid) if 0 < rid < 2**62 else None
+        if found is None:
+            raise NotFound(_("未找到该商品"))
     _check_scope(user, found[0])
     return found
+
+
+def _remember(reward: Reward, mall_id: int) -> None:
+    """After a sale: the reward's read serves the next ones for RECENT_SECONDS."""
+    if len(_recent) >= 1024:
+        _recent.clear()
+    o = reward.org
+    row = (reward.pk, reward.title, reward.cost, reward.per_member_limit, reward.eligibility, reward.starts_at)
+    row += (reward.ends_at, reward.active, reward.kind, None, None, o.pk, o.path, o.name, o.depth)
+    _recent[reward.pk] = (row, mall_id, time.monotonic() + RECENT_SECONDS)
 
 
 def _check_scope(user, reward: Reward) -> None:
@@ -213,6 +238,7 @@ def redeem(user, reward_id: object) -> Redemption:
     if isinstance(outcome, DomainError):
         raise outcome
     redemption_id, movement_id = outcome
+    _remember(reward, sale.mall_id)
     return _loaded_redemption(redemption_id, reward, user, sale, movement_id)
 
 
