@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    p.add_argument(
+        "--postgres-cpu",
+        choices=["own", "shared"],
+        default="own",
+        help="PostgreSQL on CPUs of its own, as a deployment's database server (default), or sharing the server's",
+    )
     p.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = p.parse_args(argv)
     if not 1 <= args.duration <= 120 or not 1 <= args.connections <= 512 or not 100 <= args.voters <= 500_000:
@@ -155,10 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         admin_token, voter_tokens = tokens[0], tokens[1:]
         harness.OUT.mkdir(parents=True, exist_ok=True)
         kw = {"threads": args.wrk_threads, "connections": args.connections, "duration": args.duration}
+        topo = harness.topology(args.db, args.postgres_cpu)
+        kw["cpus"] = topo.server
 
-        with harness.Server(db.env, workers=args.workers) as srv:
+        with harness.postgres_on(topo.postgres), harness.Server(db.env, workers=args.workers, cpus=topo.server) as srv:
             health_url = srv.url + "/api/v1/health"
-            harness.warm_up(health_url)
+            harness.warm_up(health_url, cpus=topo.server)
             health1 = harness.run_wrk(health_url, **kw)
             harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}; wrk {health1['client_cpu_s']:.1f} CPU-s")
 
@@ -187,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             nthreads = args.wrk_threads
             warm_lua = write_ballot_lua(warm, option_ids, harness.OUT / "ballot-warm.lua")
             warm_lua.write_text(warm_lua.read_text().replace("{NTHREADS}", "1"))
-            harness.warm_up(srv.url + f"/api/v1/polls/{poll['id']}/ballots", lua=warm_lua, seconds=2)
+            harness.warm_up(srv.url + f"/api/v1/polls/{poll['id']}/ballots", lua=warm_lua, seconds=2, cpus=topo.server)
             lua = write_ballot_lua(timed, option_ids, harness.OUT / "ballot-rush.lua")
             lua.write_text(lua.read_text().replace("{NTHREADS}", str(nthreads)))
             rush = harness.run_wrk(srv.url + f"/api/v1/polls/{poll['id']}/ballots", lua=lua, **kw)
@@ -219,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     # The warm-up's ballots are in the database too: the timed run's 201s are the rest.
     recount_ok = any("match" in ln.lower() and "mismatch" not in ln.lower() for ln in recount)
     verdict = "meets" if ratio >= TARGET else "MISSES"
-    print(f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} (wrk shares the {m['nproc']} CPUs)")
+    print(
+        f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} ({topo.describe()}, {m['nproc']} CPUs)"
+    )
     print(
         f"GET /api/v1/health : {health1['rps']:.0f} / {health2['rps']:.0f} req/s (p99 {health1.get('p99', 0):.1f} ms)"
     )
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'matches' if recount_ok else 'MISMATCH'}; **ratio {ratio:.2f}** ({verdict} ≥{TARGET})"
         )
         config = (
-            f"gunicorn {args.workers} sync workers; {rush['wrk']}; POST /api/v1/polls/{{id}}/ballots with "
+            f"gunicorn {args.workers} sync workers; {topo.describe()}; {rush['wrk']}; POST /api/v1/polls/{{id}}/ballots with "
             f"{len(timed)} distinct voter tokens (minted in the DB), one ballot in all, 12 candidates; "
             f"seed {args.members} members + followers"
         )

@@ -237,6 +237,7 @@ class Server:
     threads: int = 1
     worker_class: str = "sync"
     with_db_worker: bool = False
+    cpus: str | None = None  # taskset list (e.g. "0"): the server's CPUs, all of them when None
     port: int = 0
     timeout: float = 60.0
     procs: list[subprocess.Popen] = field(default_factory=list)
@@ -279,7 +280,7 @@ class Server:
             "--log-level",
             "warning",
         ]
-        self._spawn("gunicorn", argv)
+        self._spawn("gunicorn", pinned(argv, self.cpus))
         if self.with_db_worker:
             self._spawn("db_worker", [str(PYTHON), "manage.py", "db_worker", "--queue-name", "default"])
         self.wait_healthy()
@@ -454,6 +455,7 @@ def run_wrk(
     connections: int = 32,
     duration: int = 15,
     timeout_s: int = 10,
+    cpus: str | None = None,
 ) -> dict[str, Any]:
     assert url.startswith(f"http://{HOST}:"), "benchmarks only target 127.0.0.1"
     wrk = ensure_wrk()
@@ -461,6 +463,7 @@ def run_wrk(
     if lua:
         argv += ["-s", str(lua)]
     argv.append(url)
+    argv = pinned(argv, cpus)
     before, cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_snapshot()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     after, cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_snapshot()
@@ -523,9 +526,83 @@ def wrk_seconds(res: dict[str, Any]) -> float:
     return _ms(m.group(1) + m.group(2)) / 1000 if m else 0.0
 
 
-def warm_up(url: str, lua: Path | None = None, seconds: int = 3) -> None:
+def warm_up(url: str, lua: Path | None = None, seconds: int = 3, cpus: str | None = None) -> None:
     """A short untimed run so every worker has its connection, caches and imports ready."""
-    run_wrk(url, lua=lua, threads=1, connections=8, duration=seconds)
+    run_wrk(url, lua=lua, threads=1, connections=8, duration=seconds, cpus=cpus)
+
+
+# --- CPU topology -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which CPUs the web server and wrk run on, and which PostgreSQL's processes run on (None: all).
+
+    Shared: everything on every CPU, so each CPU-second PostgreSQL spends on an operation is taken
+    from the server, while /health costs PostgreSQL nothing. Split: PostgreSQL on CPUs of its own,
+    as a deployment's database server has, and the server and wrk on the rest, for /health and the
+    operation alike."""
+
+    server: str | None = None
+    postgres: str | None = None
+
+    def describe(self) -> str:
+        if self.postgres is None:
+            return "server, wrk and database share every CPU"
+        return f"PostgreSQL on CPU {self.postgres} of its own, server and wrk on CPU {self.server} (taskset)"
+
+
+def topology(db_kind: str, postgres_cpu: str) -> Topology:
+    """`postgres_cpu` "own": a quarter of the CPUs (at least one) for PostgreSQL, the rest for the
+    server and wrk; "shared" (or SQLite, which runs inside the server, or one CPU): all for all."""
+    n = os.cpu_count() or 1
+    if db_kind != "postgres" or postgres_cpu != "own" or n < 2 or not shutil.which("taskset"):
+        return Topology()
+    k = max(1, n // 4)
+    return Topology(server=_cpu_range(0, n - k - 1), postgres=_cpu_range(n - k, n - 1))
+
+
+def _cpu_range(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    return argv if cpus is None else ["taskset", "-c", cpus, *argv]
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() == "postgres":
+                    pids.append(int(proc.name))
+    return pids
+
+
+def _set_affinity(pids: list[int], cpus: str) -> None:
+    for pid in pids:
+        # A backend may end meanwhile; its siblings are still pinned.
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def postgres_on(cpus: str | None) -> Iterator[None]:
+    """Every running PostgreSQL process on `cpus` (backends forked meanwhile inherit the
+    postmaster's), and on every CPU again afterwards. Nothing when `cpus` is None, or when the
+    database runs elsewhere (no local postgres process)."""
+    pids = _postgres_pids() if cpus is not None else []
+    if not pids:
+        if cpus is not None:
+            log("no local PostgreSQL process to pin: the database keeps the CPUs it has")
+        yield
+        return
+    _set_affinity(pids, cpus)
+    log(f"PostgreSQL's {len(pids)} processes pinned to CPU {cpus}")
+    try:
+        yield
+    finally:
+        _set_affinity(_postgres_pids(), _cpu_range(0, (os.cpu_count() or 1) - 1))
 
 
 # --- results ------------------------------------------------------------------------------------

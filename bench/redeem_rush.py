@@ -170,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    p.add_argument(
+        "--postgres-cpu",
+        choices=["own", "shared"],
+        default="own",
+        help="PostgreSQL on CPUs of its own, as a deployment's database server (default), or sharing the server's",
+    )
     p.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = p.parse_args(argv)
     if (
@@ -194,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         admin_token, member_tokens = tokens[0], tokens[1:]
         harness.OUT.mkdir(parents=True, exist_ok=True)
         kw = {"threads": args.wrk_threads, "connections": args.connections, "duration": args.duration}
+        topo = harness.topology(args.db, args.postgres_cpu)
+        kw["cpus"] = topo.server
 
-        with harness.Server(db.env, workers=args.workers) as srv:
+        with harness.postgres_on(topo.postgres), harness.Server(db.env, workers=args.workers, cpus=topo.server) as srv:
             health_url = srv.url + "/api/v1/health"
-            harness.warm_up(health_url)
+            harness.warm_up(health_url, cpus=topo.server)
             health1 = harness.run_wrk(health_url, **kw)
             harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}")
 
@@ -247,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     verdict = "meets" if ratio >= TARGET else "MISSES"
     sold = "sold out in" if check["stock_left"] == 0 else f"NOT sold out ({check['stock_left']} left) after"
-    print(f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} (wrk shares the {m['nproc']} CPUs)")
+    print(
+        f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} ({topo.describe()}, {m['nproc']} CPUs)"
+    )
     print(
         f"GET /api/v1/health  : {health1['rps']:.0f} / {health2['rps']:.0f} req/s (p99 {health1.get('p99', 0):.1f} ms)"
     )
@@ -272,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             f"reconcile {'ok' if 'reconcile' in reconcile2 else reconcile2}; **ratio {ratio:.2f}** ({verdict} ≥{TARGET})"
         )
         config = (
-            f"gunicorn {args.workers} sync workers; health/steady {health1['wrk']}, rush {rush['wrk']}; POST with {len(member_tokens)} rotating member tokens "
+            f"gunicorn {args.workers} sync workers; {topo.describe()}; health/steady {health1['wrk']}, rush {rush['wrk']}; POST with {len(member_tokens)} rotating member tokens "
             f"(minted in the DB) + unique Idempotency-Key; seed {args.members} members, 300 points each in one grant"
         )
         harness.append_result(db.label, "redeem_rush (redemptions vs health)", figures, config, m)

@@ -160,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rush-duration", type=int, default=10, help="seconds of the rush, past the fill (default 10)")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    p.add_argument(
+        "--postgres-cpu",
+        choices=["own", "shared"],
+        default="own",
+        help="PostgreSQL on CPUs of its own, as a deployment's database server (default), or sharing the server's",
+    )
     p.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = p.parse_args(argv)
     if not 1 <= args.duration <= 120 or not 1 <= args.rush_duration <= 300 or not 1 <= args.connections <= 512:
@@ -177,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         admin_token, member_tokens = tokens[0], tokens[1:]
         harness.OUT.mkdir(parents=True, exist_ok=True)
         kw = {"threads": 1, "connections": args.connections, "duration": args.duration}
-        with harness.Server(db.env, workers=args.workers) as srv:
+        topo = harness.topology(args.db, args.postgres_cpu)
+        kw["cpus"] = topo.server
+        with harness.postgres_on(topo.postgres), harness.Server(db.env, workers=args.workers, cpus=topo.server) as srv:
             health_url = srv.url + "/api/v1/health"
-            harness.warm_up(health_url)
+            harness.warm_up(health_url, cpus=topo.server)
             health1 = harness.run_wrk(health_url, **kw)
             harness.log(f"health {health1['rps']:.0f} req/s; {health1['cpu']}")
 
@@ -220,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     verdict = "meets" if ratio >= TARGET else "MISSES"
     filled = "full in" if check["confirmed"] == args.seats else f"NOT full ({check['confirmed']}) after"
-    print(f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} (wrk shares the {m['nproc']} CPUs)")
+    print(
+        f"\n== {db.label}, gunicorn {args.workers} sync workers, {rush['wrk']} ({topo.describe()}, {m['nproc']} CPUs)"
+    )
     print(
         f"GET /api/v1/health : {health1['rps']:.0f} / {health2['rps']:.0f} req/s (p99 {health1.get('p99', 0):.1f} ms)"
     )
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({verdict} ≥{TARGET})"
         )
         config = (
-            f"gunicorn {args.workers} sync workers; {rush['wrk']}; POST /api/v1/activities/{{id}}/signups with "
+            f"gunicorn {args.workers} sync workers; {topo.describe()}; {rush['wrk']}; POST /api/v1/activities/{{id}}/signups with "
             f"{len(member_tokens)} member tokens (minted in the DB; each once in the rush, once in the steady run"
             f"{', USED UP: rate understated' if used_up else ''}), "
             f"no Idempotency-Key; seed {args.members} members"
