@@ -192,17 +192,23 @@ def screenshot(page, name: str) -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Each test starts with empty caches: the portal caches its counts for a minute, and a process
-    remembers the open polls and the rewards it read (a test database rolled back hands their ids
-    out again)."""
-    from django.core.cache import cache
-
+def forget_remembered_reads() -> None:
+    """A process remembers the open polls and the rewards it read for a few seconds; a test
+    database rolled back hands their ids out again, so tests (and property-test examples) start
+    without them."""
     from rewards.services import mall
     from votes.services import ballots
 
-    cache.clear()
     ballots._recent.clear()
     mall._recent.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with empty caches: the portal caches its counts for a minute; see also
+    forget_remembered_reads."""
+    from django.core.cache import cache
+
+    cache.clear()
+    forget_remembered_reads()
     yield

@@ -115,17 +115,14 @@ _REWARD_SQL = (
 )
 
 
-def _load_reward(reward_id: int) -> tuple[Reward, int | None] | None:
+def _reward_row(reward_id: int) -> tuple | None:
     """The reward with its org and its org's mall account id, in one plain statement: this runs
     first in every redemption of a rush, where the ORM's query building cost more than the query."""
     rows = fetchall(_REWARD_SQL, [AccountKind.MALL.value, reward_id])
-    if not rows:
-        return None
-    row = rows[0]
-    return _reward(row, stock=(row[9], row[10])), row[15]
+    return rows[0] if rows else None
 
 
-def _reward(row: tuple, *, stock: tuple[int, int] | None) -> Reward:
+def _reward(row: tuple, *, with_stock: bool) -> Reward:
     org = loaded(Org, {"id": row[11], "path": row[12], "name": row[13], "depth": row[14]})
     values = {
         "id": row[0],
@@ -139,17 +136,17 @@ def _reward(row: tuple, *, stock: tuple[int, int] | None) -> Reward:
         "kind": row[8],
         "org_id": row[11],
     }
-    if stock is not None:  # otherwise deferred: read from the database if anything asks
-        values["stock"], values["stock_total"] = stock
+    if with_stock:  # otherwise deferred: read from the database if anything asks
+        values["stock"], values["stock_total"] = row[9], row[10]
     return loaded(Reward, values, org=org)
 
 
-# Rewards this process read in the last RECENT_SECONDS, with their mall account: a sale rush's
-# redemptions skip the read. Nothing of a reward that a sale relies on changes once it is listed
-# (cost, limit, eligibility, window, org), except its stock, which the sale takes on the live row
-# and which is never kept here, and the org's path: an org moved in the tree is seen within
+# Rewards this process read in the last RECENT_SECONDS: a sale rush's redemptions skip the read.
+# Nothing of a reward that a sale relies on changes once it is listed (cost, limit, eligibility,
+# window, org, its org's mall account), except its stock, which the sale takes on the live row and
+# which is never taken from here, and the org's path: an org moved in the tree is seen within
 # RECENT_SECONDS.
-_recent: dict[int, tuple[tuple, int, float]] = {}
+_recent: dict[int, tuple[tuple, float]] = {}
 RECENT_SECONDS = 5.0
 
 
@@ -159,24 +156,20 @@ def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
     except (TypeError, ValueError, OverflowError):
         raise NotFound(_("未找到该商品")) from None
     hit = _recent.get(rid)
-    if hit is not None and time.monotonic() < hit[2]:
-        found = _reward(hit[0], stock=None), hit[1]
-    else:
-        found = _load_reward(rid) if 0 < rid < 2**62 else None
-        if found is None:
+    fresh = hit is None or time.monotonic() >= hit[1]
+    if fresh:
+        row = _reward_row(rid) if 0 < rid < 2**62 else None
+        if row is None:
             raise NotFound(_("未找到该商品"))
-    _check_scope(user, found[0])
-    return found
-
-
-def _remember(reward: Reward, mall_id: int) -> None:
-    """After a sale: the reward's read serves the next ones for RECENT_SECONDS."""
-    if len(_recent) >= 1024:
-        _recent.clear()
-    o = reward.org
-    row = (reward.pk, reward.title, reward.cost, reward.per_member_limit, reward.eligibility, reward.starts_at)
-    row += (reward.ends_at, reward.active, reward.kind, None, None, o.pk, o.path, o.name, o.depth)
-    _recent[reward.pk] = (row, mall_id, time.monotonic() + RECENT_SECONDS)
+        if row[15] is not None:  # its mall account exists: nothing more to read for the next sales
+            if len(_recent) >= 1024:
+                _recent.clear()
+            _recent[rid] = (row, time.monotonic() + RECENT_SECONDS)
+    else:
+        row = hit[0]
+    reward = _reward(row, with_stock=fresh)
+    _check_scope(user, reward)
+    return reward, row[15]
 
 
 def _check_scope(user, reward: Reward) -> None:
@@ -238,7 +231,6 @@ def redeem(user, reward_id: object) -> Redemption:
     if isinstance(outcome, DomainError):
         raise outcome
     redemption_id, movement_id = outcome
-    _remember(reward, sale.mall_id)
     return _loaded_redemption(redemption_id, reward, user, sale, movement_id)
 
 

@@ -198,23 +198,24 @@ def test_a_member_sees_rewards_of_their_union_and_its_ancestors_only(shop):
 
 @pytest.mark.django_db
 def test_a_sale_s_read_serves_the_next_ones_but_stock_is_always_the_live_row_s(shop, monkeypatch):
-    reward = _reward(shop.d.admin_a, shop.d.street_a, stock=3)
+    reward = _reward(shop.d.admin_a, shop.d.street_a, stock=4)
     others = [make_member(shop.d.union_a2) for _ in range(3)]
     give(shop.d.street_a, shop.d.district_admin, others, 500)
     reads = []
-    real = mall._load_reward
-    monkeypatch.setattr(mall, "_load_reward", lambda rid: reads.append(rid) or real(rid))
-    mall.redeem(shop.user, reward.pk)
-    second = mall.redeem(others[0].user, reward.pk)
-    assert reads == [reward.pk]  # the second sale used the first one's read
-    assert second.reward.stock == 1  # never from memory: read from the database when asked
+    real = mall._reward_row
+    monkeypatch.setattr(mall, "_reward_row", lambda rid: reads.append(rid) or real(rid))
+    mall.redeem(shop.user, reward.pk)  # the street's first sale makes its mall account
+    mall.redeem(others[2].user, reward.pk)  # read again, now with the mall account: remembered
+    third = mall.redeem(others[0].user, reward.pk)
+    assert reads == [reward.pk, reward.pk]  # the third sale used the second one's read
+    assert third.reward.stock == 1  # never from memory: read from the database when asked
     # Another process sells the last one; this one remembers the reward, not its stock.
     Reward.objects.filter(pk=reward.pk).update(stock=0)
     before = _state()
     with pytest.raises(DomainError) as e:
         mall.redeem(others[1].user, reward.pk)
     assert e.value.code == "out_of_stock" and _state() == before
-    assert ledger.balance_of(others[1].user) == 500 and reads == [reward.pk]
+    assert ledger.balance_of(others[1].user) == 500 and reads == [reward.pk, reward.pk]
     assert_ledger_sound()
 
 
@@ -223,8 +224,8 @@ def test_a_reward_is_read_again_after_a_few_seconds_and_scope_is_checked_each_ti
     reward = _reward(shop.d.admin_a, shop.d.street_a, per_member_limit=5)
     monkeypatch.setattr(mall, "RECENT_SECONDS", 0.0)
     reads = []
-    real = mall._load_reward
-    monkeypatch.setattr(mall, "_load_reward", lambda rid: reads.append(rid) or real(rid))
+    real = mall._reward_row
+    monkeypatch.setattr(mall, "_reward_row", lambda rid: reads.append(rid) or real(rid))
     mall.redeem(shop.user, reward.pk)
     mall.redeem(shop.user, reward.pk)
     assert reads == [reward.pk, reward.pk]
