@@ -193,14 +193,16 @@ def screenshot(page, name: str) -> str:
 
 
 def forget_remembered_reads() -> None:
-    """A process remembers the open polls and the rewards it read for a few seconds; a test
-    database rolled back hands their ids out again, so tests (and property-test examples) start
-    without them."""
+    """A process remembers the open polls, rewards and activities it read for a few seconds
+    (core.recent); a test database rolled back hands their ids out again, so tests (and
+    property-test examples) start without them."""
+    from activities.services import signups
     from rewards.services import mall
     from votes.services import ballots
 
     ballots._recent.clear()
     mall._recent.clear()
+    signups._open.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,6 @@ import datetime as dt
 import io
 import json
 import re
-import time
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
@@ -50,6 +49,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.recent import Recent
 from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded
 from members.services import member_of, standing_of
 from notifications.services.notices import notify
@@ -169,17 +169,15 @@ class _Open:
     eligibility: str
     org_id: int
     org_path: str
-    until: float  # time.monotonic(): read it again after this
 
 
-_open: dict[int, _Open] = {}
-OPEN_SECONDS = 5.0
+_open: Recent[int, _Open] = Recent(5.0, size=4096)
 
 
 def _remember(a: ActivityRow, now: dt.datetime) -> None:
     """After a read: whether the next sign-ups may take the one-statement way. Only the org's path is
     trusted from here without a check on the live row (an org moved in the tree is seen within
-    OPEN_SECONDS)."""
+    _open.seconds)."""
     if (
         a.status == ActivityStatus.PUBLISHED
         and a.signup_opens_at <= now < a.signup_closes_at
@@ -188,18 +186,16 @@ def _remember(a: ActivityRow, now: dt.datetime) -> None:
         and not a.extra_fields
         and a.eligibility in (Eligibility.EVERYONE, Eligibility.MEMBERS)
     ):
-        if len(_open) >= 4096:
-            _open.clear()
-        _open[a.id] = _Open(a.eligibility, a.org_id, a.org_path, time.monotonic() + OPEN_SECONDS)
+        _open.put(a.id, _Open(a.eligibility, a.org_id, a.org_path))
     else:
-        _open.pop(a.id, None)
+        _open.forget(a.id)
 
 
 def _fast_way(aid: int, standing, answers: object) -> _Open | None:
     """The remembered activity if this sign-up needs nothing but a seat in it (as the rules below
     would say: open to everyone, or to the certified members of its subtree; no answers)."""
     o = _open.get(aid)
-    if o is None or time.monotonic() > o.until or answers not in (None, {}):
+    if o is None or answers not in (None, {}):
         return None
     return o if eligibility_error(o.eligibility, o.org_path, False, standing) is None else None
 
@@ -306,7 +302,7 @@ def sign_up(user, activity_id: object, answers: object = None, *, ip: str | None
             signup_id = _pg_fast_signup(db, aid, user.pk, known, now)
             if signup_id is not None:
                 return _loaded_signup(signup_id, aid, user, SignupStatus.CONFIRMED, {}, now, None, None)
-            _open.pop(aid, None)  # full, or changed since: read it
+            _open.forget(aid)  # full, or changed since: read it
         a = _load(db, aid, user.pk)
         if db.pg and a is not None:
             _remember(a, now)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 
 from django.db import transaction
 from django.db.models import F
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, idempotency
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.recent import Recent
 from core.sql import DriverCursor, aware, fetchall, loaded
 from members.services import standing_of
 from orgs import scoping
@@ -141,13 +141,12 @@ def _reward(row: tuple, *, with_stock: bool) -> Reward:
     return loaded(Reward, values, org=org)
 
 
-# Rewards this process read in the last RECENT_SECONDS: a sale rush's redemptions skip the read.
+# Rewards this process read in the last few seconds: a sale rush's redemptions skip the read.
 # Nothing of a reward that a sale relies on changes once it is listed (cost, limit, eligibility,
 # window, org, its org's mall account), except its stock, which the sale takes on the live row and
 # which is never taken from here, and the org's path: an org moved in the tree is seen within
-# RECENT_SECONDS.
-_recent: dict[int, tuple[tuple, float]] = {}
-RECENT_SECONDS = 5.0
+# _recent.seconds.
+_recent: Recent[int, tuple] = Recent(5.0)
 
 
 def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
@@ -155,18 +154,14 @@ def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
         rid = int(reward_id)
     except (TypeError, ValueError, OverflowError):
         raise NotFound(_("未找到该商品")) from None
-    hit = _recent.get(rid)
-    fresh = hit is None or time.monotonic() >= hit[1]
+    row = _recent.get(rid)
+    fresh = row is None
     if fresh:
         row = _reward_row(rid) if 0 < rid < 2**62 else None
         if row is None:
             raise NotFound(_("未找到该商品"))
         if row[15] is not None:  # its mall account exists: nothing more to read for the next sales
-            if len(_recent) >= 1024:
-                _recent.clear()
-            _recent[rid] = (row, time.monotonic() + RECENT_SECONDS)
-    else:
-        row = hit[0]
+            _recent.put(rid, row)
     reward = _reward(row, with_stock=fresh)
     _check_scope(user, reward)
     return reward, row[15]

@@ -222,14 +222,14 @@ def test_a_sale_s_read_serves_the_next_ones_but_stock_is_always_the_live_row_s(s
 @pytest.mark.django_db
 def test_a_reward_is_read_again_after_a_few_seconds_and_scope_is_checked_each_time(shop, monkeypatch):
     reward = _reward(shop.d.admin_a, shop.d.street_a, per_member_limit=5)
-    monkeypatch.setattr(mall, "RECENT_SECONDS", 0.0)
+    monkeypatch.setattr(mall._recent, "seconds", 0.0)
     reads = []
     real = mall._reward_row
     monkeypatch.setattr(mall, "_reward_row", lambda rid: reads.append(rid) or real(rid))
     mall.redeem(shop.user, reward.pk)
     mall.redeem(shop.user, reward.pk)
     assert reads == [reward.pk, reward.pk]
-    monkeypatch.setattr(mall, "RECENT_SECONDS", 60.0)
+    monkeypatch.setattr(mall._recent, "seconds", 60.0)
     mall.redeem(shop.user, reward.pk)
     stranger = make_member(shop.d.union_b1)  # another subtree: the remembered reward is still out of reach
     give(shop.d.street_b, shop.d.district_admin, [stranger], 500)

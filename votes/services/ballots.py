@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, Forbidden, Invalid, NotFound, Throttled
+from core.recent import Recent
 from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded, sqlite_dt
 
 from ..models import COUNTER_SHARDS, Ballot, Eligibility
@@ -114,30 +115,24 @@ def load_poll(db: DriverCursor, poll_id: int) -> PollRow | None:
     )
 
 
-# Open polls this process read in the last RECENT_SECONDS: a rush's ballots skip the read. What a
+# Open polls this process read in the last few seconds: a rush's ballots skip the read. What a
 # ballot relies on from here never changes after a poll is created (kind, choices, options, window
 # opening, eligibility), except what the write checks again on the live row in the same statement
 # (closed, being sealed, past its closing time) and the org's path: an org moved in the tree is
-# seen within RECENT_SECONDS.
-_recent: dict[int, tuple[PollRow, float]] = {}
-RECENT_SECONDS = 5.0
+# seen within _recent.seconds.
+_recent: Recent[int, PollRow] = Recent(5.0)
 
 
 def _poll(poll_id: int) -> PollRow | None:
-    hit = _recent.get(poll_id)
-    if hit is not None and time.monotonic() < hit[1]:
-        return hit[0]
-    db = DriverCursor()
-    try:
+    poll = _recent.get(poll_id)
+    if poll is not None:
+        return poll
+    with DriverCursor() as db:
         poll = load_poll(db, poll_id)
-    finally:
-        db.close()
     if poll is not None and state_error(poll, timezone.now()) is None:
-        if len(_recent) >= 1024:
-            _recent.clear()
-        _recent[poll_id] = (poll, time.monotonic() + RECENT_SECONDS)
+        _recent.put(poll_id, poll)
     else:
-        _recent.pop(poll_id, None)
+        _recent.forget(poll_id)
     return poll
 
 
@@ -277,7 +272,7 @@ def cast_ballot(
         )
     except DomainError as e:
         if e.code == VoteErrors.POLL_CLOSED:
-            _recent.pop(poll.id, None)
+            _recent.forget(poll.id)
         raise
     except INTEGRITY_ERRORS:
         # Only a receipt collision gets here (1 in ~10^17 per pair); nothing was kept.

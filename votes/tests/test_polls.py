@@ -211,7 +211,7 @@ def test_a_poll_is_remembered_only_while_open_and_only_for_a_few_seconds(distric
         polls.cast_ballot(voter, upcoming.pk, b.option_ids(upcoming)[:1])
     assert _code(e) == "poll_not_open" and upcoming.pk not in ballot_rules._recent
     p = b.poll(district.admin_a, district.street_a)
-    monkeypatch.setattr(ballot_rules, "RECENT_SECONDS", 0.0)
+    monkeypatch.setattr(ballot_rules._recent, "seconds", 0.0)
     reads = []
     real = ballot_rules.load_poll
     monkeypatch.setattr(ballot_rules, "load_poll", lambda db, pid: reads.append(pid) or real(db, pid))

@@ -2,25 +2,36 @@
 
 import pytest
 
-from conftest import PASSWORD, PHONE, make_member, screenshot
+from conftest import DESKTOP, PASSWORD, PHONE, console_login, make_member, make_user, screenshot
 from points.services import budgets
 from rewards.services import mall
+
+
+def _member_with_points(district, org, granter):
+    """A member of union A1 holding 300 points granted from `org`'s budget."""
+    budgets.mint(None, district.root, 100000)
+    budgets.allocate(district.district_admin, district.root, org, 10000)
+    m = make_member(district.union_a1, "秦兑换")
+    budgets.grant(granter, org, [m.user_id], 300, "先进个人奖励")
+    return m
+
+
+def _sign_in(page, path: str, phone: str) -> None:
+    """Open `path` and sign in with the password form it shows."""
+    page.goto(path)
+    page.fill("#phone", phone)
+    page.fill("#password", PASSWORD)
+    page.click("#login-btn")
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_member_redeems_and_cadre_verifies_the_pickup_code(page_factory, district):
-    budgets.mint(None, district.root, 100000)
-    budgets.allocate(district.district_admin, district.root, district.union_a1, 10000)
-    m = make_member(district.union_a1, "秦兑换")
-    budgets.grant(district.admin_a1, district.union_a1, [m.user_id], 300, "先进个人奖励")
+    m = _member_with_points(district, district.union_a1, district.admin_a1)
     reward = mall.create_reward(district.admin_a1, district.union_a1, title="工会定制雨伞", cost=120, stock=10)
 
     page = page_factory(PHONE)
-    page.goto("/m/login/?tab=password")
-    page.fill("#phone", m.user.phone)
-    page.fill("#password", PASSWORD)
-    page.click("#login-btn")
+    _sign_in(page, "/m/login/?tab=password", m.user.phone)
     page.wait_for_selector("#home-mall")
     page.click("#home-mall")
     page.wait_for_selector(f"#reward-{reward.pk}")
@@ -38,10 +49,7 @@ def test_member_redeems_and_cadre_verifies_the_pickup_code(page_factory, distric
     screenshot(page, "member-redemption-code-phone")
 
     cadre = page_factory(PHONE)
-    cadre.goto("/c/pickup/")
-    cadre.fill("#phone", district.admin_a1.phone)
-    cadre.fill("#password", PASSWORD)
-    cadre.click("#login-btn")
+    _sign_in(cadre, "/c/pickup/", district.admin_a1.phone)
     cadre.wait_for_selector("#code")
     cadre.fill("#code", code)
     cadre.click("#lookup-btn")
@@ -60,12 +68,7 @@ def test_member_redeems_and_cadre_verifies_the_pickup_code(page_factory, distric
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_an_admin_adds_a_merchant_who_verifies_a_code_on_the_phone(page_factory, district):
-    from conftest import DESKTOP, console_login, make_user
-
-    budgets.mint(None, district.root, 100000)
-    budgets.allocate(district.district_admin, district.root, district.street_a, 10000)
-    m = make_member(district.union_a1, "秦兑换")
-    budgets.grant(district.admin_a, district.street_a, [m.user_id], 300, "先进个人奖励")
+    m = _member_with_points(district, district.street_a, district.admin_a)
     reward = mall.create_reward(
         district.admin_a, district.street_a, title="万达影城电影票（2D/3D 通兑）", cost=120, stock=10
     )
@@ -90,10 +93,7 @@ def test_an_admin_adds_a_merchant_who_verifies_a_code_on_the_phone(page_factory,
     screenshot(console, "console-verifiers-desktop")
 
     phone = page_factory(PHONE)
-    phone.goto("/c/")
-    phone.fill("#phone", merchant.phone)
-    phone.fill("#password", PASSWORD)
-    phone.click("#login-btn")
+    _sign_in(phone, "/c/", merchant.phone)
     phone.wait_for_selector("#code")  # a 核销员 lands on the pickup page
     assert phone.locator(".m-tabbar").count() == 0
     phone.fill("#code", code)
