@@ -167,7 +167,10 @@ def _write_ballots(poll: Poll, rows: list[tuple], rng: random.Random) -> int:
 
 def seed(rng: random.Random, *, root: Org | None = None, admin=None, now: dt.datetime | None = None) -> dict:
     """The demo poll and contest; returns their ids and counts."""
-    now = now or timezone.now()
+    # On the hour: _at draws again when a moment falls outside its window, so a window that moved
+    # by the seconds between two runs could change how many draws follow, and with them every later
+    # account and ballot of the same seed.
+    now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
     root = root or Org.objects.get_root_nodes().order_by("path").first()
     admin = admin or CadreRole.objects.filter(org=root, role="admin").order_by("id").first().user
     cadre_ids = set(CadreRole.objects.values_list("user_id", flat=True))
