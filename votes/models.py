@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import RowidAutoField
 from orgs.models import Org
 
 COUNTER_SHARDS = 8
@@ -133,6 +134,7 @@ class VoidBatch(models.Model):
 
 
 class Ballot(models.Model):
+    id = RowidAutoField(primary_key=True)  # no AUTOINCREMENT on SQLite: one page fewer a ballot
     # No single-column indexes on poll, voter and void: the composite indexes below start with poll,
     # and nothing looks ballots up by voter or void batch alone; every index is one more write on
     # the voting hot path.
@@ -282,6 +284,7 @@ class Award(models.Model):
 class RateCount(models.Model):
     """Fixed-window request counters shared by every server process (per account, address, device)."""
 
+    id = RowidAutoField(primary_key=True)  # no AUTOINCREMENT on SQLite (written by every ballot)
     key = models.CharField(max_length=120)
     # Window start, seconds since the epoch. Not named `window`: that is a reserved word in
     # PostgreSQL and SQLite, and the hot path writes this table in plain SQL.
