@@ -334,7 +334,8 @@ def _cast_sqlite(poll: PollRow, voter_id: int, choices, text, receipt, address, 
     rate_params = [v for key, start, _lim, _win in keys for v in (key, start)]
     refused: DomainError | None = None
     ballot_id = n = None
-    with transaction.atomic():
+    # Inside a caller's transaction (an Idempotency-Key request): a savepoint of it.
+    with transaction.atomic() if connection.in_atomic_block else connection.immediate():
         db = DriverCursor()
         try:
             for n in range(1, slots + 1):
