@@ -11,10 +11,10 @@ class RowidAutoField(models.BigAutoField):
 
     Django's SQLite backend adds AUTOINCREMENT to every auto id. It only forbids reusing the id of a
     deleted last row, and costs every insert a read and a write of `sqlite_sequence`: one more page
-    in each write transaction. On the vote rush's tables (ballots, rate counters) that page was one
-    of ~14 a ballot writes, and removing it measured +4% ballots/s (bench/RESULTS.md). Their rows
-    are never deleted while anything refers to their ids (ballots: never; rate counters: expired
-    windows, referred to by nobody). PostgreSQL keeps its identity column unchanged."""
+    in each write transaction. On the ballot table that page was one of ~14 a ballot writes, and
+    removing it (with the rate counters', keyed otherwise since) measured +4% ballots/s
+    (bench/RESULTS.md). Use it only where rows are never deleted while anything refers to their ids
+    (ballots are never deleted). PostgreSQL keeps its identity column unchanged."""
 
     def db_type_suffix(self, connection):
         if connection.vendor == "sqlite":
