@@ -6,10 +6,10 @@ import fcntl
 import os
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
 
-from core.sql import DriverCursor
+from core.sql import INTEGRITY_ERRORS, DriverCursor
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's own transactions")
 
@@ -40,7 +40,7 @@ def lock_file(tmp_path, monkeypatch):
     """The writer lock on a real file (the test database may live in memory, which takes none)."""
     path = str(tmp_path / "db.writer-lock")
     connection.close()  # the next transaction opens the lock file anew, this one
-    monkeypatch.setattr(type(connection._connections[connection._alias]), "_writer_lock_path", lambda self: path)
+    monkeypatch.setattr(type(connections[DEFAULT_DB_ALIAS]), "_writer_lock_path", lambda self: path)
     yield path
     connection.close()  # drops the descriptor opened on the temporary file
 
@@ -79,7 +79,7 @@ def test_immediate_rolls_back_when_the_commit_itself_fails(lock_file):
         " device, new_account) VALUES (%s, %s, '2026-01-01', 1, '1', 'NOPOLL234567', '2026-01-01 00:00:00',"
         " NULL, '', '', 0)"
     )
-    with pytest.raises((IntegrityError, *_driver_integrity())), connection.immediate(), DriverCursor() as db:
+    with pytest.raises(INTEGRITY_ERRORS), connection.immediate(), DriverCursor() as db:
         db.run(_INSERT, ["t:fk", 1])
         db.run(bad, [2**40, 2**40])
     assert not connection.connection.in_transaction
@@ -91,9 +91,3 @@ def test_immediate_rolls_back_when_the_commit_itself_fails(lock_file):
 def test_immediate_refuses_to_run_inside_an_atomic_block():
     with transaction.atomic(), pytest.raises(TransactionManagementError), connection.immediate():
         pass
-
-
-def _driver_integrity() -> tuple[type[Exception], ...]:
-    import sqlite3
-
-    return (sqlite3.IntegrityError,)

@@ -16,9 +16,5 @@ class Migration(migrations.Migration):
             name='id',
             field=core.fields.RowidAutoField(primary_key=True, serialize=False),
         ),
-        migrations.AlterField(
-            model_name='ratecount',
-            name='id',
-            field=core.fields.RowidAutoField(primary_key=True, serialize=False),
-        ),
+        # The rate counters lose their id altogether in 0003 (keyed by key and window instead).
     ]
