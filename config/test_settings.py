@@ -18,3 +18,6 @@ if "sqlite" in DATABASES["default"]["ENGINE"]:  # noqa: F405
     # A file, not :memory:, so the live server's request threads get connections of their own
     # (an in-memory test database is one connection shared by every thread).
     DATABASES["default"]["TEST"] = {"NAME": f"/tmp/unionhome-test-{os.getpid()}.sqlite3"}  # noqa: F405
+else:
+    # One test database per run: parallel runs (developers, helpers, CI) must not drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_unionhome_{os.getpid()}"}  # noqa: F405
