@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "ninja",  # serves its Swagger UI from our static files, not a CDN
     "treebeard",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "orgs",
     "accounts",
@@ -68,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the console's second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.idempotency.IdempotencyMiddleware",
