@@ -104,7 +104,8 @@ def create_activity(
 ) -> Activity:
     """Publish an activity (admin cadre covering the org, or a club admin for club members), or
     propose it (a certified member of the org's subtree). Invalid names every bad value; nothing
-    is saved unless all are good."""
+    is saved unless all are good. A proposal carries no points reward (refused on the field): the
+    cadre who approves it sets one, in the approval's edits or later by editing."""
     if club is not None:
         org = club.org  # a club's activities belong to the club's union
     is_cadre = scoping.covers(actor, org, admin=True)
@@ -144,8 +145,12 @@ def create_activity(
         extra["club"] = _("请选择兴趣联盟")
     if club is not None and club.status != ClubStatus.ACTIVE:
         extra["club"] = _("该兴趣联盟尚未成立或已解散")
+    # A reward is paid from the org's budget at check-in: only an admin cadre of the org decides it,
+    # when approving a proposal or by editing, never the member or club admin who asks for it.
     if club_publish and checks.as_int(points_reward):
         extra["points_reward"] = _("签到奖励积分由工会干部设置")
+    elif not (is_cadre or club_publish) and points_reward not in (None, "") and checks.as_int(points_reward) != 0:
+        extra["points_reward"] = _("会员发起的活动不能设置签到奖励积分，由审核的工会干部在通过时设置")
     if extra:
         problems.update(extra)
         if len(problems) == 1:

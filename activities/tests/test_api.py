@@ -62,6 +62,22 @@ def test_a_certified_member_creates_a_proposal_and_a_follower_is_refused(distric
     assert Activity.objects.count() == 1
 
 
+def test_a_members_proposal_with_a_points_reward_is_422_on_the_field(district, api):
+    m = make_member(district.union_a1, "发起人")
+    resp = api(m.user).post("/api/v1/activities", _body(district.union_a1, points_reward=50))
+    assert resp.status_code == 422, resp.content
+    assert set(resp.json()["error"]["fields"]) == {"points_reward"}
+    assert not Activity.objects.exists()
+    # The cadre who approves sets the reward, and every field that costs the org is in the queue.
+    pid = api(m.user).post("/api/v1/activities", _body(district.union_a1, points_cost=5)).json()["id"]
+    cadre = api(district.admin_a1)
+    queued = cadre.get("/api/v1/activities/proposals").json()["items"]
+    assert [(i["id"], i["points_reward"], i["points_cost"], i["capacity"]) for i in queued] == [(pid, 0, 5, 30)]
+    resp = cadre.post(f"/api/v1/activities/{pid}/decision", {"approve": True, "edits": {"points_reward": 8}})
+    assert resp.status_code == 200 and resp.json()["points_reward"] == 8
+    assert Activity.objects.get(pk=pid).points_reward == 8
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -57,11 +57,34 @@ def test_a_cadre_outside_the_subtree_or_a_staff_cadre_cannot_publish(district):
 
 def test_a_certified_member_proposes_and_the_nearest_admins_are_told(district):
     m = make_member(district.union_a1, "发起人")
-    a = open_activity(m.user, district.union_a1, title="周末骑行", points_reward=10)
+    a = open_activity(m.user, district.union_a1, title="周末骑行")
     assert a.status == ActivityStatus.PROPOSED and a.member_initiated and a.organizer == m.user
     told = set(Notification.objects.filter(kind="activity.proposed").values_list("user_id", flat=True))
     assert told == {district.admin_a1.pk}  # the union's own admin, not every admin above
     assert OutboxMessage.objects.filter(notification__kind="activity.proposed").count() == 1
+
+
+def test_a_members_proposal_cannot_carry_a_points_reward(district):
+    """A reward is paid from the org's budget at check-in, so only the approving cadre sets it."""
+    m = make_member(district.union_a1, "发起人")
+    for reward in (10, "10", "x", -1):
+        with pytest.raises(Invalid) as e:
+            open_activity(m.user, district.union_a1, points_reward=reward)
+        assert set(e.value.fields) == {"points_reward"} and "工会干部" in e.value.fields["points_reward"]
+    assert not Activity.objects.exists()
+    # No reward (0 or absent) is a proposal like any other.
+    assert open_activity(m.user, district.union_a1, points_reward=0).points_reward == 0
+
+
+def test_the_approving_cadre_sets_the_reward_and_the_proposer_cannot_add_one_later(district):
+    m = make_member(district.union_a1, "发起人")
+    a = open_activity(m.user, district.union_a1, title="周末骑行")
+    with pytest.raises(Invalid) as e:
+        svc.update_activity(m.user, a, points_reward=30)  # the organizer edits the pending proposal
+    assert set(e.value.fields) == {"points_reward"}
+    a = svc.decide_proposal(district.admin_a1, a, approve=True, edits={"points_reward": 20})
+    a.refresh_from_db()
+    assert a.status == ActivityStatus.PUBLISHED and a.points_reward == 20
 
 
 def test_followers_uncertified_members_and_members_of_other_unions_cannot_propose(district):

@@ -102,7 +102,9 @@ def proposal_decide(request, pk: int):
     return redirect("cadre:activities")
 
 
-EDITABLE = ("title", "category", "place", "description", "starts_at", "ends_at", "capacity")
+EDITABLE = (
+    "title", "category", "place", "description", "starts_at", "ends_at", "capacity", "points_cost", "points_reward"
+)
 
 
 def _review_values(activity: Activity) -> dict:
@@ -114,6 +116,9 @@ def _review_values(activity: Activity) -> dict:
         "starts_at": local_input(activity.starts_at),
         "ends_at": local_input(activity.ends_at),
         "capacity": str(activity.capacity),
+        # What the activity costs the org or asks of members: shown and decided here, never hidden.
+        "points_cost": str(activity.points_cost),
+        "points_reward": str(activity.points_reward),
     }
 
 
@@ -136,6 +141,8 @@ def proposal_review(request, pk: int):
             "starts_at": parse_when(v.get("starts_at", ""), "starts_at"),
             "ends_at": parse_when(v.get("ends_at", ""), "ends_at"),
             "capacity": int_or_raw(v.get("capacity", "")),
+            "points_cost": int_or_raw(v.get("points_cost", "0")),
+            "points_reward": int_or_raw(v.get("points_reward", "0")),
         }
         before = _review_values(activity)
         changed = {k: val for k, val in edits.items() if str(v.get(k, "")).strip() != str(before[k]).strip()}

@@ -153,3 +153,36 @@ def test_camera_scans_a_member_card(chromium, live_server, district, tmp_path):
         screenshot(page, "cadre-activity-camera-checkin-phone")
     finally:
         browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_review_shows_what_a_proposal_costs_and_the_cadre_sets_the_reward(page_factory, district):
+    m = make_member(district.union_a1, "欧阳发起人")
+    start = timezone.now() + dt.timedelta(days=3)
+    a = activities_svc.create_activity(
+        m.user,
+        district.union_a1,
+        title="职工亲子植树活动",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=3),
+        capacity=40,
+        points_cost=5,
+    )
+    # A proposal made before members were refused a reward still carries one: the approver sees it.
+    Activity.objects.filter(pk=a.pk).update(points_reward=20)
+    cadre = page_factory(PHONE)
+    _login(cadre, district.admin_a1.phone, "/c/login/?next=/c/activities/")
+    cadre.wait_for_selector(f"#proposal-{a.pk}")
+    assert "最多 800 分" in cadre.inner_text(f"#cost-points-reward-{a.pk}")
+    screenshot(cadre, "cadre-activity-proposal-costs-phone")
+    cadre.click(f"#review-{a.pk}")
+    cadre.wait_for_selector("#proposal-costs")
+    assert "每人 5 分" in cadre.inner_text("#proposal-costs")
+    assert cadre.input_value("#points_reward") == "20"
+    cadre.fill("#points_reward", "2")
+    screenshot(cadre, "cadre-activity-review-costs-phone")
+    cadre.click("#approve-edited")
+    cadre.wait_for_selector("#no-proposals")
+    a.refresh_from_db()
+    assert a.status == ActivityStatus.PUBLISHED and a.points_reward == 2 and a.points_cost == 5

@@ -196,3 +196,38 @@ def test_cadre_forms_need_csrf(district):
 def test_home_links_to_activities(client, district):
     client.force_login(district.admin_a1)
     assert 'id="home-activities"' in client.get(reverse("cadre:home")).content.decode()
+
+
+def test_every_field_that_costs_the_org_shows_where_the_proposal_is_decided(client, district):
+    a, _m = _proposal(district, points_cost=5, capacity=12)
+    # A proposal made before members were refused a reward still carries one: it must show.
+    Activity.objects.filter(pk=a.pk).update(points_reward=7)
+    client.force_login(district.admin_a1)
+    html = client.get(reverse("cadre:activities")).content.decode()
+    assert re.search(rf'id="cost-points-reward-{a.pk}">.*每人 7 分.*最多 84 分', html)
+    assert re.search(rf'id="cost-points-cost-{a.pk}">每人 5 分', html) and f'id="cost-capacity-{a.pk}">12' in html
+    html = client.get(reverse("cadre:activity_review", args=[a.pk])).content.decode()
+    assert 'id="proposal-costs"' in html and "最多 84 分" in html
+    assert re.search(r'name="points_reward"[^>]*value="7"', html) and re.search(r'name="points_cost"[^>]*value="5"', html)
+
+
+def test_the_reviewing_cadre_sets_the_points_reward_when_approving(client, district):
+    a, _m = _proposal(district)
+    client.force_login(district.admin_a1)
+    values = {
+        "title": a.title,
+        "category": a.category,
+        "place": "",
+        "description": "",
+        "starts_at": timezone.localtime(a.starts_at).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": timezone.localtime(a.ends_at).strftime("%Y-%m-%dT%H:%M"),
+        "capacity": "12",
+        "points_cost": "0",
+        "points_reward": "x",
+    }
+    resp = client.post(reverse("cadre:activity_review", args=[a.pk]), values)
+    assert resp.status_code == 422 and 'id="points_reward-error"' in resp.content.decode()
+    resp = client.post(reverse("cadre:activity_review", args=[a.pk]), {**values, "points_reward": "6"})
+    assert resp.status_code == 302
+    a.refresh_from_db()
+    assert a.status == ActivityStatus.PUBLISHED and a.points_reward == 6

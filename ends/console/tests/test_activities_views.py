@@ -4,6 +4,7 @@ cancelling with a reason, the proposals queue, scope (outsiders 404) and CSRF.""
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -271,6 +272,22 @@ def test_proposals_queue_approve_reject_and_edit_then_approve(client, district):
     assert (made[2].title, made[2].capacity, made[2].category) == ("亲子手工（周六上午）", 16, "family")
     html = client.get(reverse("console:activity_proposals")).content.decode()
     assert "没有待审核的会员活动" in html
+
+
+def test_the_proposals_queue_shows_every_field_that_costs_the_org(client, district):
+    m = make_member(district.union_a1, "蒋发起")
+    start = timezone.now() + dt.timedelta(days=6)
+    a = activities_svc.create_activity(
+        m.user, district.union_a1, title="摄影沙龙", starts_at=start, ends_at=start + dt.timedelta(hours=2),
+        capacity=10, points_cost=4,
+    )
+    # A proposal made before members were refused a reward still carries one: it must show.
+    Activity.objects.filter(pk=a.pk).update(points_reward=9)
+    client.force_login(district.admin_a1)
+    html = client.get(reverse("console:activity_proposals")).content.decode()
+    assert "签到奖励积分" in html and "报名所需积分" in html
+    assert re.search(rf'id="points-reward-{a.pk}"[^>]*><strong>9</strong>.*预算最多 90', html)
+    assert f'id="points-cost-{a.pk}">4<' in html and f'id="capacity-{a.pk}">10' in html
 
 
 def test_console_forms_need_csrf(district):
