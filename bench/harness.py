@@ -120,6 +120,13 @@ def base_env(**extra: str) -> dict[str, str]:
         UNIONHOME_HTTPS="0",
         ALLOWED_HOSTS=HOST,
         LOG_LEVEL="WARNING",
+        # Debug off refuses the development SMS backend: the real gateway's protocol, aimed at a
+        # loopback port where nothing listens (these runs sign in with passwords).
+        UNIONHOME_SMS_BACKEND="accounts.sms.AliyunSmsBackend",
+        UNIONHOME_SMS_GATEWAY_URL="http://127.0.0.1:9/",
+        UNIONHOME_SMS_ACCESS_KEY_ID="none",
+        UNIONHOME_SMS_ACCESS_KEY_SECRET="none",
+        UNIONHOME_SMS_TEMPLATE_CODE="none",
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="config.settings",
     )

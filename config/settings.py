@@ -1,7 +1,9 @@
 """Settings from the environment, with safe embedded defaults for a laptop.
 
-Production: DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (PostgreSQL),
-UNIONHOME_PII_KEY, UNIONHOME_HTTPS (default on when DEBUG is off).
+DEBUG is off unless asked for, and with it off the app refuses to start without SECRET_KEY and
+UNIONHOME_PII_KEY, or on any development part (SMS backend, SMS inbox, test hasher). Production:
+SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (PostgreSQL), UNIONHOME_PII_KEY, the SMS gateway's keys,
+UNIONHOME_TRUSTED_PROXIES behind a reverse proxy, UNIONHOME_HTTPS (default on when DEBUG is off).
 """
 
 import os
@@ -22,11 +24,10 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", True)
+# Unset means safe: debug off. scripts/run.sh turns it on for the demo, config/test_settings for tests.
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -97,8 +98,45 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite embedded by default, tuned for parallel writers; PostgreSQL by URL.
+# Every SQLite database, named by SQLITE_PATH or by a sqlite:/// DATABASE_URL, gets the same tuned
+# engine: a URL used to give Django's plain backend, which under a rush answered 500s ("database is
+# locked") and could not run the ballot's immediate() transaction.
+SQLITE_OPTIONS = {
+    # A rush waits its turn instead of failing with "database is locked".
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": (
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
+        "PRAGMA busy_timeout=20000;"
+        "PRAGMA foreign_keys=ON;"
+        "PRAGMA cache_size=-64000;"
+        # No memory map: whenever another process has committed, SQLite drops its page
+        # cache and unmaps the whole file, so under parallel writers every transaction
+        # paid a munmap, an mmap and a page fault per page it touched. Plain reads into
+        # the page cache measured 12% less server CPU a ballot (bench/RESULTS.md).
+        "PRAGMA mmap_size=0;"
+        # Checkpoints every ~40 MB of WAL instead of ~4 MB: a rush rewrites the same hot
+        # pages (a reward's stock, the mall's account, index tails), and each checkpoint
+        # copies them once, so ten times fewer copies; the WAL is trimmed back after.
+        "PRAGMA wal_autocheckpoint=10000;"
+        "PRAGMA journal_size_limit=67108864;"
+    ),
+}
+
+
+def sqlite_database(name: str) -> dict:
+    return {
+        "ENGINE": "core.sqlite",  # django.db.backends.sqlite3 with writers queued on a file lock
+        "NAME": name,
+        "CONN_MAX_AGE": 600,
+        "OPTIONS": dict(SQLITE_OPTIONS),
+        "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+    }
+
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
+if DATABASE_URL and not DATABASE_URL.startswith("sqlite:"):
     # No CONN_HEALTH_CHECKS: it costs a round trip on every request; a dead connection fails one
     # request and is replaced at the next.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
@@ -108,37 +146,14 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             int(os.environ.get("UNIONHOME_PG_PREPARE_THRESHOLD", "5")) or None
         )
+elif DATABASE_URL:
+    _name = dj_database_url.parse(DATABASE_URL)["NAME"]
+    if not _name or _name == ":memory:":
+        # One in-memory database per connection: every worker and thread would see its own, empty one.
+        raise RuntimeError("DATABASE_URL names no SQLite file; use sqlite:////absolute/path/db.sqlite3")
+    DATABASES = {"default": sqlite_database(_name)}
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "core.sqlite",  # django.db.backends.sqlite3 with writers queued on a file lock
-            "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
-            "CONN_MAX_AGE": 600,
-            "OPTIONS": {
-                # A rush waits its turn instead of failing with "database is locked".
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=20000;"
-                    "PRAGMA foreign_keys=ON;"
-                    "PRAGMA cache_size=-64000;"
-                    # No memory map: whenever another process has committed, SQLite drops its page
-                    # cache and unmaps the whole file, so under parallel writers every transaction
-                    # paid a munmap, an mmap and a page fault per page it touched. Plain reads into
-                    # the page cache measured 12% less server CPU a ballot (bench/RESULTS.md).
-                    "PRAGMA mmap_size=0;"
-                    # Checkpoints every ~40 MB of WAL instead of ~4 MB: a rush rewrites the same hot
-                    # pages (a reward's stock, the mall's account, index tails), and each checkpoint
-                    # copies them once, so ten times fewer copies; the WAL is trimmed back after.
-                    "PRAGMA wal_autocheckpoint=10000;"
-                    "PRAGMA journal_size_limit=67108864;"
-                ),
-            },
-            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
-        }
-    }
+    DATABASES = {"default": sqlite_database(os.environ.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -146,14 +161,18 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.PhonePasswordBackend"]
 LOGIN_URL = "member:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 if env_bool("UNIONHOME_FAST_HASHER", False):
     # Tests only: the real hasher costs ~0.3 s a login, which is the point in production.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions: a signed cookie is readable by whoever holds it and cannot be revoked, and a
+# value in it (a nonce) can be replayed. The cookie carries only the session key.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = int(os.environ.get("UNIONHOME_SESSION_HOURS", "12")) * 3600
 
 # --- i18n: zh-Hans first, English available. Message ids are the Chinese text.
 LANGUAGE_CODE = "zh-hans"
@@ -224,7 +243,11 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# The reverse proxies in front of the app (addresses or networks, comma-separated). Only requests
+# arriving from one of them have their X-Forwarded-For and X-Forwarded-Proto believed
+# (core.audit.client_ip; core.proxy): without a proxy, those headers are whatever the client wrote.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("UNIONHOME_TRUSTED_PROXIES", "").split(",") if p.strip()]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS and TRUSTED_PROXIES else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -237,3 +260,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+
+# --- Refuse to start unsafe. Debug off is production: no development key, backend or door may
+# be in place, whatever else the environment says.
+if not DEBUG:
+    _unsafe = []
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
+        _unsafe.append("SECRET_KEY is not set")
+    if not UNIONHOME_PII_KEY:
+        _unsafe.append("UNIONHOME_PII_KEY is not set (it encrypts ID numbers and phones)")
+    if UNIONHOME_SMS_BACKEND == "accounts.sms.DevSmsBackend":
+        _unsafe.append("UNIONHOME_SMS_BACKEND is the development backend (it keeps codes in a readable outbox)")
+    elif UNIONHOME_SMS_BACKEND == "accounts.sms.AliyunSmsBackend" and not (
+        UNIONHOME_SMS_ACCESS_KEY_ID and UNIONHOME_SMS_ACCESS_KEY_SECRET and UNIONHOME_SMS_TEMPLATE_CODE
+    ):
+        _unsafe.append("the SMS gateway needs UNIONHOME_SMS_ACCESS_KEY_ID, _ACCESS_KEY_SECRET and _TEMPLATE_CODE")
+    if UNIONHOME_DEV_INBOX:
+        _unsafe.append("UNIONHOME_DEV_INBOX is on (it shows every login code to anyone)")
+    if env_bool("UNIONHOME_FAST_HASHER", False):
+        _unsafe.append("UNIONHOME_FAST_HASHER is on (MD5 password hashes, for tests only)")
+    if _unsafe:
+        raise RuntimeError("Refusing to start with DEBUG off: " + "; ".join(_unsafe) + ". See README, Production.")

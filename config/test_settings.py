@@ -4,6 +4,9 @@ and tasks run in-process (a test asserts on the outcome of an import without a w
 import base64
 import os
 
+# Tests see the development configuration (dev SMS inbox, finders for static files); the contract
+# tests start their own DEBUG=0 server with production settings.
+os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("UNIONHOME_FAST_HASHER", "1")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls beside it are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

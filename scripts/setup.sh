@@ -67,5 +67,5 @@ fi
 
 # The compiled .mo files are committed; recompile when gettext is here so edited .po files count.
 if ls locale/*/LC_MESSAGES/django.po >/dev/null 2>&1 && command -v msgfmt >/dev/null 2>&1; then
-  .venv/bin/python manage.py compilemessages -v0 --ignore=.venv --ignore=assets
+  DJANGO_SETTINGS_MODULE=config.test_settings .venv/bin/python manage.py compilemessages -v0 --ignore=.venv --ignore=assets
 fi

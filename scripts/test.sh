@@ -23,7 +23,7 @@ PY=.venv/bin/python
 echo "== ruff"
 .venv/bin/ruff check --output-format concise .
 echo "== migrations are complete"
-$PY manage.py makemigrations --check --dry-run >/dev/null
+DJANGO_SETTINGS_MODULE=config.test_settings $PY manage.py makemigrations --check --dry-run >/dev/null
 
 PG_URL=${DATABASE_URL:-}
 status=0

@@ -1,217 +1,36 @@
 """The API contract against a REAL production server: gunicorn, DEBUG off, its own seeded database.
 
 Runs on SQLite by default (a temp file); when DATABASE_URL is set (the PostgreSQL pass) the server
-gets its own database `<name>_contract` on that PostgreSQL, created here and dropped at the end.
+gets its own database on that PostgreSQL, created and dropped by tests/prodserver.py.
 Many requests come from a thread pool at once; none may be a 500, and no response body or
 server log line may carry a full phone number.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.helpers import HEADER, good_rows, xlsx_bytes
+from tests.prodserver import Response, production_server
+from tests.prodserver import in_parallel as _in_parallel
 
 pytestmark = pytest.mark.server
 
-REPO = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 THREADS = 16
 SEED_MEMBERS = 500
 
 
-@dataclass
-class Response:
-    status: int
-    headers: dict
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-@dataclass
-class Server:
-    host: str
-    port: int
-    creds: dict
-    log_path: Path
-    seen: list = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def request(self, method: str, path: str, body=None, *, token=None, headers=None) -> Response:
-        hdrs = dict(headers or {})
-        if token:
-            hdrs["Authorization"] = f"Bearer {token}"
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        elif isinstance(body, str):
-            body = body.encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=hdrs)
-            r = conn.getresponse()
-            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
-        finally:
-            conn.close()
-        with self.lock:
-            self.seen.append((method, path, resp.status, resp.body))
-        return resp
-
-    def get(self, path, **kw) -> Response:
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw) -> Response:
-        return self.request("POST", path, body, **kw)
-
-    def token(self, phone: str, password: str | None = None) -> str:
-        r = self.post("/api/v1/auth/token", {"phone": phone, "password": password or self.creds["password"]})
-        assert r.status == 200, r.body
-        return r.json()["token"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(args: list[str], env: dict, log) -> None:
-    subprocess.run(args, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=600)
-
-
-def _pg_admin_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/postgres"))
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("contract")
-    creds_path = tmp / "credentials.json"
-    log_path = tmp / "server.log"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("UNIONHOME_", "DJANGO_", "SQLITE_")) and k not in ("DATABASE_URL", "DEBUG")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        UNIONHOME_HTTPS="0",
-        UNIONHOME_PII_KEY=base64.b64encode(os.urandom(32)).decode(),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        UNIONHOME_VAR_DIR=str(tmp / "var"),
-        UNIONHOME_DEV_KEY_PATH=str(tmp / "no-dev-key"),
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-    )
-    pg_url = os.environ.get("DATABASE_URL", "")
-    pg_db = None
-    if pg_url:
-        import psycopg
-
-        parts = urlsplit(pg_url)
-        pg_db = (parts.path.lstrip("/") or "unionhome") + "_contract"
-        with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + pg_db))
-    else:
-        env["SQLITE_PATH"] = str(tmp / "contract.sqlite3")
-
-    proc = None
-    log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
-    try:
-        python = sys.executable
-        _run([python, "manage.py", "migrate", "--no-input", "-v", "0"], env, log)
-        _run(
-            [
-                python,
-                "manage.py",
-                "seed_demo",
-                "--members",
-                str(SEED_MEMBERS),
-                "--credentials-out",
-                str(creds_path),
-            ],
-            env,
-            log,
-        )
-        creds = json.loads(creds_path.read_text(encoding="utf-8"))
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "config.wsgi",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "--error-logfile",
-                "-",
-                "--timeout",
-                "120",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        srv = Server("127.0.0.1", port, creds, log_path)
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("gunicorn exited early:\n" + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if srv.get("/api/v1/health").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not answer within 60 s:\n" + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
+    with production_server(tmp_path_factory.mktemp("contract"), seed_members=SEED_MEMBERS) as srv:
         yield srv
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        log.close()
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
 
 
 def in_parallel(fn, items, threads: int = THREADS) -> list:
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(fn, items))
+    return _in_parallel(fn, items, threads)
 
 
 def assert_error(r: Response, status: int, code: str) -> dict:

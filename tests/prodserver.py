@@ -1,0 +1,217 @@
+"""A REAL production server for tests that call the API over HTTP: gunicorn with DEBUG off, its own
+migrated and seeded database, production settings from the environment only.
+
+`production_server(tmp, ...)` is a context manager yielding a `Server`. The database is SQLite
+(by SQLITE_PATH, or by a sqlite:/// DATABASE_URL: both must give the same tuned engine) unless the
+test run has a DATABASE_URL (the PostgreSQL pass), in which case the server gets a database of its
+own on that PostgreSQL, created here and dropped at the end. Workers are gunicorn's sync workers
+or gthread (threads in each worker), which operators pick.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    creds: dict
+    log_path: Path
+    seen: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request(self, method: str, path: str, body=None, *, token=None, headers=None) -> Response:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            body = body.encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        for attempt in range(20):
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+                r = conn.getresponse()
+                resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+                break
+            except ConnectionRefusedError:
+                # Refused before the request was sent: it never reached a view, so a retry is safe.
+                time.sleep(0.05 * (attempt + 1))
+            finally:
+                conn.close()
+        else:
+            raise AssertionError(f"{method} {path}: no answer after 20 attempts")
+        with self.lock:
+            self.seen.append((method, path, resp.status, resp.body))
+        return resp
+
+    def get(self, path, **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw) -> Response:
+        return self.request("POST", path, body, **kw)
+
+    def token(self, phone: str, password: str | None = None) -> str:
+        r = self.post("/api/v1/auth/token", {"phone": phone, "password": password or self.creds["password"]})
+        assert r.status == 200, r.body
+        return r.json()["token"]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def in_parallel(fn, items, threads: int = 16) -> list:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fn, items))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def production_env(tmp: Path) -> dict[str, str]:
+    """The test run's environment less everything UnionHome reads, plus production settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UNIONHOME_", "DJANGO_", "SQLITE_")) and k not in ("DATABASE_URL", "DEBUG", "SECRET_KEY")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        UNIONHOME_HTTPS="0",
+        UNIONHOME_PII_KEY=base64.b64encode(os.urandom(32)).decode(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        UNIONHOME_VAR_DIR=str(tmp / "var"),
+        UNIONHOME_DEV_KEY_PATH=str(tmp / "no-dev-key"),
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+        # Debug off refuses the development SMS backend: the real gateway's protocol, aimed at a
+        # loopback port where nothing listens (these runs sign in with passwords).
+        UNIONHOME_SMS_BACKEND="accounts.sms.AliyunSmsBackend",
+        UNIONHOME_SMS_GATEWAY_URL="http://127.0.0.1:9/",
+        UNIONHOME_SMS_ACCESS_KEY_ID="none",
+        UNIONHOME_SMS_ACCESS_KEY_SECRET="none",
+        UNIONHOME_SMS_TEMPLATE_CODE="none",
+    )
+    return env
+
+
+def _pg_admin_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+@contextlib.contextmanager
+def production_server(
+    tmp: Path,
+    *,
+    seed_members: int = 500,
+    worker_class: str = "sync",
+    workers: int = 2,
+    threads: int = 4,
+    sqlite_by: str = "path",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    creds_path = tmp / "credentials.json"
+    log_path = tmp / "server.log"
+    env = production_env(tmp)
+    env.update(extra_env or {})
+    pg_url = os.environ.get("DATABASE_URL", "")
+    pg_db = None
+    if pg_url:
+        import psycopg
+
+        parts = urlsplit(pg_url)
+        pg_db = f"{parts.path.lstrip('/') or 'unionhome'}_srv_{os.getpid()}_{secrets.token_hex(3)}"
+        with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_db}"')
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + pg_db))
+    elif sqlite_by == "url":
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'server.sqlite3'}"
+    else:
+        env["SQLITE_PATH"] = str(tmp / "server.sqlite3")
+
+    def run(args: list[str]) -> None:
+        subprocess.run(args, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=600)
+
+    proc = None
+    log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
+    try:
+        python = sys.executable
+        run([python, "manage.py", "migrate", "--no-input", "-v", "0"])
+        run([python, "manage.py", "seed_demo", "--members", str(seed_members), "--credentials-out", str(creds_path)])
+        creds = json.loads(creds_path.read_text(encoding="utf-8"))
+        port = free_port()
+        argv = [str(GUNICORN), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120"]
+        if worker_class == "gthread":
+            argv += ["-k", "gthread", "--threads", str(threads)]
+        argv += ["--access-logfile", "-", "--error-logfile", "-", "--backlog", "2048"]
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        srv = Server("127.0.0.1", port, creds, log_path)
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("gunicorn exited early:\n" + srv.log()[-3000:])
+            try:
+                if srv.get("/api/v1/health").status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("gunicorn did not answer within 60 s:\n" + srv.log()[-3000:])
+            time.sleep(0.2)
+        srv.env = env  # type: ignore[attr-defined]
+        yield srv
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
+        if pg_db:
+            import psycopg
+
+            with psycopg.connect(_pg_admin_url(pg_url), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
