@@ -19,6 +19,7 @@ from orgs.models import Org
 from . import errors
 from .activities import router as activities_router
 from .auth import TokenAuth
+from .certification import router as certification_router
 from .clubs import router as clubs_router
 from .elections import router as elections_router
 from .live import router as live_router
@@ -174,6 +175,7 @@ api.add_router("", lottery_router)
 api.add_router("", elections_router)
 api.add_router("", clubs_router)
 api.add_router("", live_router)
+api.add_router("", certification_router)
 
 
 # Django matches URL patterns in order, one regex each: the writes that come in rushes are

@@ -108,6 +108,40 @@ class JoinApplication(MemberRequest):
         return pii.mask_id_number(pii.decrypt(self.id_number_enc))
 
 
+class CertificationReview(MemberRequest):
+    """认证审核: a person who matched a roster row (its code went to the roster phone) but cannot read
+    that phone asks a cadre of the row's union to vouch for them; approval hands the row over."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certification_reviews"
+    )
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="certification_reviews")
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="certification_reviews")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=Q(status="pending"), name="one_pending_certification")
+        ]
+
+
+class CertificationTry(models.Model):
+    """One try of a name and ID number at 实名认证, counted per account, per ID number and per
+    address. The ID number and the address are kept as keyed hashes only."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    id_key = models.CharField(max_length=64)
+    ip_key = models.CharField(max_length=64)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "at"]),
+            models.Index(fields=["id_key", "at"]),
+            models.Index(fields=["ip_key", "at"]),
+        ]
+
+
 class Transfer(MemberRequest):
     """会员转接: a member moves to another union; the receiving union's cadres decide."""
 

@@ -1,4 +1,4 @@
-"""What members and cadres do with membership: certify, apply to join, transfer, verify cards."""
+"""What members and cadres do with membership: apply to join, transfer, verify cards (certification: certification.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import ApiToken, User
+from accounts.models import User
 from core import audit, idcard, pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from orgs import scoping
@@ -22,9 +22,7 @@ from .models import JoinApplication, Member, MemberRequest, MembershipPeriod, Re
 class MemberErrors:
     ALREADY_CERTIFIED = "already_certified"
     ALREADY_MEMBER = "already_member"
-    NAME_MISMATCH = "name_mismatch"
     ID_NUMBER_IN_USE = "id_number_in_use"
-    NO_ROSTER_MATCH = "no_roster_match"
     APPLICATION_PENDING = "application_pending"
     TRANSFER_PENDING = "transfer_pending"
     NOT_A_MEMBER = "not_a_member"
@@ -82,46 +80,6 @@ def standing_of(user) -> Standing:
 
 
 @transaction.atomic
-def certify(user: User, name: object, id_number: object) -> Member | None:
-    """实名认证. Returns the member when name + ID match a roster row, else None (the caller offers to apply)."""
-    name, id_number = _clean_name(name), _clean_id(id_number)
-    mine = member_of(user)
-    if mine is not None and mine.certified:
-        raise DomainError(MemberErrors.ALREADY_CERTIFIED, _("您已完成实名认证"))
-    member = Member.objects.select_for_update().filter(id_number_hash=pii.id_number_index(id_number)).first()
-    if member is None:
-        return None
-    if member.name != name:
-        raise Invalid(MemberErrors.NAME_MISMATCH, _("姓名与会员名册中的记录不一致"), fields={"name": _("与名册不一致")})
-    if member.user_id != user.pk:
-        owner = User.objects.select_for_update().get(pk=member.user_id)
-        if owner.claimed_at is not None or mine is not None:
-            raise DomainError(MemberErrors.ID_NUMBER_IN_USE, _("该身份证号已由另一个账号认证，请联系所在工会处理"))
-        user = _merge_into_roster_account(user, owner)
-    member.certified_at = timezone.now()
-    member.save(update_fields=["certified_at"])
-    audit.record(user, "member.certify", org=member.org, target=member, summary=member.name)
-    return member
-
-
-def _merge_into_roster_account(follower: User, roster_account: User) -> User:
-    """The roster knew this person under an old phone. Keep the roster account (its id is already
-    referenced by the union) and move the follower's login — phone, password, tokens — onto it."""
-    phone_enc, phone_hash, password = follower.phone_enc, follower.phone_hash, follower.password
-    follower.phone_hash = f"merged:{follower.pk}:{roster_account.pk}"
-    follower.is_active = False
-    follower.set_unusable_password()
-    follower.save(update_fields=["phone_hash", "is_active", "password"])
-    roster_account.phone_enc, roster_account.phone_hash, roster_account.password = phone_enc, phone_hash, password
-    roster_account.claimed_at = timezone.now()
-    roster_account.save(update_fields=["phone_enc", "phone_hash", "password", "claimed_at"])
-    ApiToken.objects.filter(user=follower).update(user=roster_account)
-    # A membership application filed before the roster match is answered by the match itself.
-    JoinApplication.objects.filter(user=follower, status=RequestStatus.PENDING).update(status=RequestStatus.CANCELLED)
-    return roster_account
-
-
-@transaction.atomic
 def apply_to_join(user: User, org: Org, name: object, id_number: object, workplace: object = "") -> JoinApplication:
     name, id_number = _clean_name(name), _clean_id(id_number)
     workplace = str(workplace or "").strip()[:100]
@@ -129,13 +87,9 @@ def apply_to_join(user: User, org: Org, name: object, id_number: object, workpla
         raise DomainError(MemberErrors.ALREADY_MEMBER, _("您已是会员"))
     if not org.is_active:
         raise DomainError(MemberErrors.ORG_INACTIVE, _("该工会已停用，请选择其他工会"))
+    # No roster check here: an answer naming a roster row would be the oracle that certification
+    # refuses to be. A cadre approving an application whose ID number is on a roster is told so.
     id_hash = pii.id_number_index(id_number)
-    if Member.objects.filter(id_number_hash=id_hash).exists():
-        raise DomainError(
-            MemberErrors.ID_NUMBER_IN_USE,
-            _("该身份证号已在会员名册中，请用实名认证绑定，或联系所在工会"),
-            fields={"id_number": _("已在名册中")},
-        )
     try:
         with transaction.atomic():
             app = JoinApplication.objects.create(

@@ -6,124 +6,14 @@ import pytest
 from django.core import signing
 from django.db import IntegrityError, transaction
 
-from accounts.models import ApiToken, User
-from accounts.services import issue_token
-from conftest import PASSWORD, make_member, make_user, unique_id_number
+from conftest import make_member, make_user, unique_id_number
 from core import pii
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.models import AuditLog
 from members import services
 from members.models import JoinApplication, Member, MembershipPeriod, Transfer
 
-
-def roster_member(org, name="陈一", *, phone=None):
-    """A member known only from the roster: an unclaimed account with no usable password."""
-    user = User.objects.create_user(phone or f"1380000{User.objects.count():04d}", name=name)
-    return make_member(org, name, certified=False, user=user)
-
-
-# --- certification -------------------------------------------------------------------------------
-
-
-def test_certify_matches_name_and_id_and_marks_the_member(district):
-    m = roster_member(district.union_a1, "陈一")
-    user = m.user
-    got = services.certify(user, " 陈一 ", m._id_number.lower() if m._id_number.endswith("X") else m._id_number)
-    assert got.pk == m.pk
-    m.refresh_from_db()
-    assert m.certified and m.certified_at is not None
-    assert AuditLog.objects.filter(action="member.certify", target_id=str(m.pk), actor=user).exists()
-
-
-def test_certify_with_a_name_that_differs_from_the_roster_is_name_mismatch(district):
-    m = roster_member(district.union_a1, "陈一")
-    with pytest.raises(Invalid) as e:
-        services.certify(m.user, "陈二", m._id_number)
-    assert e.value.code == "name_mismatch" and "name" in e.value.fields
-    m.refresh_from_db()
-    assert not m.certified
-
-
-def test_certify_with_no_roster_row_returns_none(district):
-    follower = make_user("路人")
-    assert services.certify(follower, "路人", unique_id_number()) is None
-    assert not Member.objects.filter(user=follower).exists()
-
-
-def test_certify_with_an_invalid_id_is_422_and_says_why(district):
-    with pytest.raises(Invalid) as e:
-        services.certify(make_user("路人"), "路人", "123")
-    assert e.value.code == "invalid_length" and "id_number" in e.value.fields
-    with pytest.raises(Invalid) as e:
-        services.certify(make_user("路人"), "", unique_id_number())
-    assert e.value.code == "required"
-
-
-def test_certify_twice_is_already_certified(district):
-    m = make_member(district.union_a1, "陈一", certified=True)
-    with pytest.raises(DomainError) as e:
-        services.certify(m.user, "陈一", m._id_number)
-    assert e.value.code == "already_certified"
-
-
-def test_certify_merges_an_unclaimed_roster_account_into_the_followers_login(district, api):
-    # The roster knows 陈一 under an old phone; 陈一 signed up with a new phone as a follower.
-    m = roster_member(district.union_a1, "陈一")
-    roster_account = m.user
-    follower = make_user("陈一")
-    new_phone = follower.phone
-    raw_token, _ = issue_token(follower)
-    got = services.certify(follower, "陈一", m._id_number)
-
-    got.refresh_from_db()
-    assert got.pk == m.pk and got.certified
-    assert got.user_id == roster_account.pk  # the union's references to the member stay valid
-    follower.refresh_from_db()
-    roster_account.refresh_from_db()
-    assert not follower.is_active and not follower.has_usable_password()
-    assert follower.phone_hash != pii.phone_index(new_phone)
-    assert roster_account.phone == new_phone and roster_account.claimed_at is not None
-    assert roster_account.check_password(PASSWORD)
-    assert ApiToken.objects.filter(user=follower).count() == 0
-    assert ApiToken.objects.filter(user=roster_account).count() == 1
-
-    # The token the follower already holds now speaks for the member, with the member's id.
-    from django.test import Client
-
-    c = Client()
-    me = c.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw_token}").json()
-    assert me["id"] == roster_account.pk and me["certified"] is True
-    assert me["org"]["id"] == district.union_a1.pk
-    listed = api(district.admin_a1).get(f"/api/v1/orgs/{district.union_a1.pk}/members").json()["items"]
-    assert [i["id"] for i in listed if i["name"] == "陈一"] == [me["id"]]
-    # And the new phone with the follower's password signs in as the member.
-    r = c.post("/api/v1/auth/token", {"phone": new_phone, "password": PASSWORD}, content_type="application/json")
-    assert r.status_code == 200
-    me2 = c.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {r.json()['token']}").json()
-    assert me2["id"] == roster_account.pk
-
-
-def test_certify_against_an_account_someone_already_claimed_is_refused(district):
-    m = roster_member(district.union_a1, "陈一")
-    from django.utils import timezone
-
-    User.objects.filter(pk=m.user_id).update(claimed_at=timezone.now())
-    intruder = make_user("陈一")
-    with pytest.raises(DomainError) as e:
-        services.certify(intruder, "陈一", m._id_number)
-    assert e.value.code == "id_number_in_use"
-    m.refresh_from_db()
-    assert m.user_id != intruder.pk and not m.certified
-    assert User.objects.get(pk=intruder.pk).is_active
-
-
-def test_a_member_cannot_certify_as_someone_elses_roster_row(district):
-    mine = make_member(district.union_a2, "王二", certified=False)
-    other = roster_member(district.union_a1, "陈一")
-    with pytest.raises(DomainError) as e:
-        services.certify(mine.user, "陈一", other._id_number)
-    assert e.value.code == "id_number_in_use"
-    assert Member.objects.get(pk=other.pk).user_id == other.user_id
+# Certification (实名认证) is tests/test_certification.py.
 
 
 # --- join applications ---------------------------------------------------------------------------
@@ -194,14 +84,18 @@ def test_the_database_refuses_a_second_pending_application(district):
         )
 
 
-def test_a_member_or_an_id_on_the_roster_cannot_apply(district):
+def test_a_member_cannot_apply_and_an_id_on_the_roster_is_refused_only_at_the_decision(district):
     m = make_member(district.union_a1, "老会员")
     with pytest.raises(DomainError) as e:
         services.apply_to_join(m.user, district.union_a2, "老会员", unique_id_number())
     assert e.value.code == "already_member"
+    # Filing says nothing about the roster (no oracle); the cadre who decides is told.
+    app = services.apply_to_join(make_user("冒名"), district.union_a2, "冒名", m._id_number)
+    assert app.status == "pending"
     with pytest.raises(DomainError) as e:
-        services.apply_to_join(make_user("冒名"), district.union_a2, "冒名", m._id_number)
+        services.decide_join(district.admin_a, app.pk, approve=True)
     assert e.value.code == "id_number_in_use"
+    assert Member.objects.get(id_number_hash=m.id_number_hash).user_id == m.user_id
 
 
 def test_an_inactive_union_takes_no_applications(district):

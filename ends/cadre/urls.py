@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("joins/", views.joins, name="joins"),
     path("joins/<int:pk>/decide/", views.join_decide, name="join_decide"),
+    path("certifications/<int:pk>/decide/", views.certification_decide, name="certification_decide"),
     path("transfers/", views.transfers, name="transfers"),
     path("transfers/<int:pk>/decide/", views.transfer_decide, name="transfer_decide"),
     path("verify/", views.verify, name="verify"),

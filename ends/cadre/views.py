@@ -17,7 +17,7 @@ from accounts import services as auth_services
 from core.audit import client_ip
 from core.errors import DomainError, Throttled
 from ends.member.web import error_context, safe_next, throttle_message
-from members import services
+from members import certification, services
 from orgs import scoping
 from orgs.models import CadreRoleKind, Org
 from rewards.services.verifiers import is_verifier
@@ -111,10 +111,18 @@ def home(request):
 # --- join applications --------------------------------------------------------------------------
 
 
+def _joins_context(user) -> dict:
+    return {
+        "apps": services.join_applications_for(user).order_by("created_at", "id")[:100],
+        "reviews": certification.reviews_for(user).order_by("created_at", "id")[:100],
+        "form_for": None,
+        "errors": {},
+    }
+
+
 @cadre_required
 def joins(request):
-    apps = services.join_applications_for(request.user).order_by("created_at", "id")[:100]
-    return render(request, "cadre/joins.html", {"apps": apps, "form_for": None, "errors": {}})
+    return render(request, "cadre/joins.html", _joins_context(request.user))
 
 
 @cadre_required
@@ -127,13 +135,33 @@ def join_decide(request, pk: int):
     except DomainError as e:
         if e.status == 404:
             return render(request, "cadre/not_found.html", status=404)
-        apps = services.join_applications_for(request.user).order_by("created_at", "id")[:100]
-        ctx = {"apps": apps, "form_for": int(pk), "reason": reason, **error_context(e)}
+        ctx = {**_joins_context(request.user), "form_for": int(pk), "reason": reason, **error_context(e)}
         return render(request, "cadre/joins.html", ctx, status=e.status)
     if approve:
         messages.success(request, _("已通过 %(name)s 的入会申请") % {"name": app.name})
     else:
         messages.success(request, _("已驳回 %(name)s 的入会申请") % {"name": app.name})
+    return redirect("cadre:joins")
+
+
+@cadre_required
+@require_POST
+def certification_decide(request, pk: int):
+    """A roster row's phone is dead: the cadre, having checked who is asking, hands it over or not."""
+    approve = request.POST.get("decision") == "approve"
+    reason = request.POST.get("reason", "")
+    try:
+        review = certification.decide_review(request.user, pk, approve, reason, ip=client_ip(request))
+    except DomainError as e:
+        if e.status == 404:
+            return render(request, "cadre/not_found.html", status=404)
+        ctx = {**_joins_context(request.user), "review_for": int(pk), "reason": reason, **error_context(e)}
+        return render(request, "cadre/joins.html", ctx, status=e.status)
+    name = review.member.name
+    if approve:
+        messages.success(request, _("已通过 %(name)s 的实名认证") % {"name": name})
+    else:
+        messages.success(request, _("已驳回 %(name)s 的实名认证申请") % {"name": name})
     return redirect("cadre:joins")
 
 

@@ -9,7 +9,6 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import services as auth_services
 from core.audit import client_ip
 from core.errors import DomainError, Throttled
-from members import services
+from members import certification, services
 from members.models import JoinApplication, RequestStatus
 from orgs import scoping
 
@@ -44,7 +43,7 @@ def login_view(request):
         action = request.POST.get("action", "")
         try:
             if action == "send_code":
-                auth_services.send_login_code(ctx["phone"])
+                auth_services.send_login_code(ctx["phone"], ip=client_ip(request))
                 ctx["code_sent"] = True
             elif tab == "sms":
                 user, created = auth_services.sign_in_by_code(ctx["phone"], request.POST.get("code", ""))
@@ -123,40 +122,53 @@ def _applications(user):
 
 @login_required
 def certify(request):
-    member = services.member_of(request.user)
-    ctx = {"member": member, "errors": {}, "error": "", "applications": _applications(request.user)}
-    ctx["name"] = request.POST.get("name", member.name if member else request.user.name).strip()
+    """Two steps (members.certification): name + ID number → a code to the roster phone → the code.
+    The ID number travels only in the form's own POST body between the steps, never the session."""
+    user = request.user
+    member = services.member_of(user)
+    ctx = {"member": member, "errors": {}, "error": "", "applications": _applications(user), "step": "start"}
+    ctx["reviews"] = certification.reviews_of(user)
+    ctx["name"] = request.POST.get("name", member.name if member else user.name).strip()
     ctx["id_number"] = request.POST.get("id_number", "").strip()
-    if request.method == "POST":
+    ctx["phone_masked"] = request.POST.get("phone_masked", "")[:20]
+    action = request.POST.get("action", "start")
+    if request.method == "POST" and not (member and member.certified):
+        ip = client_ip(request)
         try:
-            # certify() and a possible account merge commit together; the session follows the surviving account.
-            with transaction.atomic():
-                result = services.certify(request.user, ctx["name"], ctx["id_number"])
+            if action == "complete":
+                ctx["step"] = "code"
+                done = certification.complete(user, ctx["name"], ctx["id_number"], request.POST.get("code"), ip=ip)
+            elif action == "review":
+                ctx["step"] = "code"
+                certification.request_review(user, ctx["name"], ctx["id_number"], ip=ip)
+                messages.success(request, _("认证申请已提交，请等待工会审核"))
+                return redirect("member:certify")
+            else:
+                done = certification.start(user, ctx["name"], ctx["id_number"], ip=ip)
+                if isinstance(done, certification.CodeSent):
+                    ctx["step"], ctx["phone_masked"] = "code", done.phone_masked
+                    return render(request, "member/certify.html", ctx)
         except DomainError as e:
             ctx.update(error_context(e))
-        else:
-            if result is None:
-                request.session["join_prefill"] = {"name": ctx["name"], "id_number": ctx["id_number"]}
-                messages.warning(request, _("会员名册中没有找到您的记录，您可以申请入会"))
-                return redirect("member:join")
-            if result.user_id != request.user.pk:
-                login(request, result.user, backend=BACKEND)
-            messages.success(request, _("实名认证成功，欢迎您，%(name)s") % {"name": result.name})
-            return redirect("member:card")
+            ctx["failed"] = e.code == certification.CERTIFICATION_FAILED and action == "start"
+            return render(request, "member/certify.html", ctx, status=e.status)
+        if done.user_id != user.pk:  # the login moved onto the roster account
+            login(request, done.user, backend=BACKEND)
+        messages.success(request, _("实名认证成功，欢迎您，%(name)s") % {"name": done.name})
+        return redirect("member:card")
     return render(request, "member/certify.html", ctx)
 
 
 @login_required
 def join(request):
     member = services.member_of(request.user)
-    prefill = request.session.get("join_prefill", {})
     data = request.POST if request.method == "POST" else request.GET
     ctx = {
         "member": member,
         "errors": {},
         "error": "",
-        "name": data.get("name", prefill.get("name", request.user.name)).strip(),
-        "id_number": data.get("id_number", prefill.get("id_number", "")).strip(),
+        "name": data.get("name", request.user.name).strip(),
+        "id_number": data.get("id_number", "").strip(),
         "workplace": data.get("workplace", "").strip(),
         "q": data.get("q", "").strip(),
         "applications": _applications(request.user),
@@ -173,7 +185,6 @@ def join(request):
             except DomainError as e:
                 ctx.update(error_context(e))
             else:
-                request.session.pop("join_prefill", None)
                 messages.success(request, _("入会申请已提交，请等待 %(org)s 审核") % {"org": org.name})
                 return redirect("member:join")
     ctx["orgs"] = search_orgs(ctx["q"])

@@ -1,4 +1,4 @@
-"""Pending join applications and transfers: approve, or reject with a reason."""
+"""Pending join applications, certification reviews and transfers: approve, or reject with a reason."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from core import audit
 from core.errors import DomainError, NotFound
-from members import services
+from members import certification, services
 from orgs import scoping
 
 from ..common import cadre_required, page
@@ -20,12 +20,13 @@ def _requests_page(request, *, errors=None, status=200):
     transfers = (
         services.transfers_for(user).select_related("member", "from_org", "to_org").order_by("created_at", "id")[:200]
     )
+    reviews = certification.reviews_for(user).order_by("created_at", "id")[:200]
     for t in transfers:
         t.can_decide = scoping.covers(user, t.to_org)
     return page(
         request,
         "console/requests.html",
-        {"nav": "requests", "joins": joins, "transfers": transfers, "errors": errors or {}},
+        {"nav": "requests", "joins": joins, "reviews": reviews, "transfers": transfers, "errors": errors or {}},
         status=status,
     )
 
@@ -38,12 +39,16 @@ def request_list(request):
 @cadre_required
 @require_POST
 def request_decide(request, kind: str, pk: int):
-    if kind not in ("join", "transfer"):
+    decide = {
+        "join": services.decide_join,
+        "certification": certification.decide_review,
+        "transfer": services.decide_transfer,
+    }.get(kind)
+    if decide is None:
         raise Http404()
     user = request.user
     approve = request.POST.get("decision") == "approve"
     reason = request.POST.get("reason", "")
-    decide = services.decide_join if kind == "join" else services.decide_transfer
     try:
         decide(user, pk, approve, reason, ip=audit.client_ip(request))
     except NotFound:

@@ -74,11 +74,28 @@ def test_pages_need_sign_in(client):
     assert resp.status_code == 302 and resp["Location"].startswith(LOGIN)
 
 
-def test_certify_with_a_roster_match_claims_the_roster_account(client, district):
+def roster_code(roster) -> str:
+    from core import pii
+
+    row = SmsOutbox.objects.filter(phone_hash=pii.phone_index(roster.user.phone)).first()
+    return re.search(r"\d{6}", row.text).group(0)
+
+
+def test_certify_sends_a_code_to_the_roster_phone_and_the_code_claims_the_roster_account(client, district):
     roster = make_member(district.union_a1, "赵六", certified=False)  # the roster knew another phone
+    User.objects.filter(pk=roster.user_id).update(claimed_at=None)
     phone = make_phone()
     sign_up(client, phone)
     resp = client.post(reverse("member:certify"), {"name": "赵六", "id_number": roster._id_number})
+    html = resp.content.decode()
+    assert resp.status_code == 200 and 'id="code-sent"' in html and roster.user.phone_masked in html
+    roster.refresh_from_db()
+    assert not roster.certified
+    wrong = "000000" if roster_code(roster) != "000000" else "111111"
+    data = {"name": "赵六", "id_number": roster._id_number, "action": "complete"}
+    bad = client.post(reverse("member:certify"), {**data, "code": wrong})
+    assert bad.status_code == 422 and re.search(r'id="code-error">验证码不正确或已过期<', bad.content.decode())
+    resp = client.post(reverse("member:certify"), {**data, "code": roster_code(roster)})
     assert resp.status_code == 302 and resp["Location"] == reverse("member:card")
     roster.refresh_from_db()
     assert roster.certified
@@ -90,11 +107,30 @@ def test_certify_with_a_roster_match_claims_the_roster_account(client, district)
     assert roster.id_number_masked in card
 
 
-def test_certify_name_mismatch_is_shown_beside_the_name(client, district):
+def test_a_dead_roster_phone_can_ask_the_union_to_approve(client, district):
     roster = make_member(district.union_a1, "赵六", certified=False)
     sign_up(client, make_phone())
-    resp = client.post(reverse("member:certify"), {"name": "赵七", "id_number": roster._id_number})
-    assert re.search(r'id="name-error">与名册不一致<', resp.content.decode())
+    client.post(reverse("member:certify"), {"name": "赵六", "id_number": roster._id_number})
+    resp = client.post(
+        reverse("member:certify"), {"name": "赵六", "id_number": roster._id_number, "action": "review"}, follow=True
+    )
+    assert 'id="review-pending"' in resp.content.decode()
+    from members.models import CertificationReview
+
+    assert CertificationReview.objects.get().member_id == roster.pk
+
+
+def test_certify_failures_are_one_generic_answer_and_offer_to_apply(client, district):
+    roster = make_member(district.union_a1, "赵六", certified=False)
+    sign_up(client, make_phone())
+    pages = []
+    for name, idn in (("赵七", roster._id_number), ("钱八", unique_id_number())):
+        resp = client.post(reverse("member:certify"), {"name": name, "id_number": idn})
+        assert resp.status_code == 422
+        html = resp.content.decode()
+        assert 'id="certify-error"' in html and 'id="join-next"' in html and 'id="name-error"' not in html
+        pages.append(re.search(r'id="certify-error">([^<]*)<', html).group(1))
+    assert pages[0] == pages[1]
     roster.refresh_from_db()
     assert not roster.certified
 
@@ -105,13 +141,16 @@ def test_bad_id_number_is_shown_beside_the_id_field(client, district):
     assert 'id="id-error"' in resp.content.decode()
 
 
-def test_no_roster_match_leads_to_a_prefilled_join_application(client, district):
+def test_no_roster_match_leads_to_a_prefilled_join_application_without_the_session(client, district):
     sign_up(client, make_phone())
     idn = unique_id_number()
     resp = client.post(reverse("member:certify"), {"name": "钱八", "id_number": idn})
-    assert resp.status_code == 302 and resp["Location"] == reverse("member:join")
-    page = client.get(reverse("member:join")).content.decode()
+    assert 'id="join-next"' in resp.content.decode()
+    assert all(idn not in str(v) and "钱八" not in str(v) for v in client.session.values())
+    # The next step posts the typed values to the join page (search=1 shows the form, files nothing).
+    page = client.post(reverse("member:join"), {"name": "钱八", "id_number": idn, "search": "1"}).content.decode()
     assert 'value="钱八"' in page and f'value="{idn}"' in page
+    assert not JoinApplication.objects.exists()
     missing = client.post(reverse("member:join"), {"name": "钱八", "id_number": idn})
     assert 'id="org-error"' in missing.content.decode()
     resp = client.post(reverse("member:join"), {"name": "钱八", "id_number": idn, "org": district.union_a2.pk})
@@ -120,6 +159,7 @@ def test_no_roster_match_leads_to_a_prefilled_join_application(client, district)
     assert app.org == district.union_a2 and app.status == "pending"
     page = client.get(reverse("member:join")).content.decode()
     assert "甲二社区工会" in page and "待审核" in page
+    assert all(idn not in str(v) for v in client.session.values())
 
 
 def test_org_search_finds_active_unions_by_name(client, district):
