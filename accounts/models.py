@@ -54,6 +54,16 @@ class User(AbstractBaseUser):
     def __str__(self) -> str:
         return self.name or self.phone_masked
 
+    def save(self, *args, **kwargs) -> None:
+        # Here rather than in each view that changes a password (member end, console, admin,
+        # `changepassword`): whoever learned the old password may hold a bearer token, and a new
+        # password must shut them out wherever it was set. Sessions need nothing: Django's session
+        # hash is derived from the password, so other sessions end by themselves.
+        new_password = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+        if new_password:
+            ApiToken.objects.filter(user_id=self.pk).delete()
+
 
 class ApiToken(models.Model):
     """Bearer token; only its SHA-256 is stored, so a database leak yields no usable token."""
@@ -64,15 +74,15 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
 
 
-class LoginFailure(models.Model):
-    """One failed sign-in, keyed by a hash of the phone and of the client address (never raw)."""
+class RateCounter(models.Model):
+    """A rate limit's count for one key (a hashed phone or address, or everyone), over a window that
+    starts at the first hit and ends at `resets_at`. Counted by one upsert (accounts.ratelimit), so
+    parallel requests cannot both see room for one more. Keys hold blind indexes, never raw values."""
 
-    phone_key = models.CharField(max_length=64)
-    ip_key = models.CharField(max_length=64)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["phone_key", "at"]), models.Index(fields=["ip_key", "at"])]
+    key = models.CharField(max_length=120, primary_key=True)
+    # Milliseconds since the epoch: compared in plain SQL, the same on SQLite and PostgreSQL.
+    resets_at = models.BigIntegerField(db_index=True)
+    hits = models.IntegerField(default=0)
 
 
 class SmsCode(models.Model):

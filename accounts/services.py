@@ -16,15 +16,20 @@ from django.utils.translation import gettext as _
 from core import phones, pii, sql
 from core.errors import DomainError, Invalid, Throttled
 
-from .models import ApiToken, LoginFailure, SmsCode, User
+from . import ratelimit
+from .models import ApiToken, SmsCode, User
 from .sms import SmsUnavailable, get_backend
 
-FAILURE_WINDOW = dt.timedelta(minutes=15)
+FAILURE_WINDOW = 15 * 60  # seconds
 PHONE_FAILURE_LIMIT = 5
 # Generous per address: a whole workplace signs in through one NAT.
 IP_FAILURE_LIMIT = 100
 SMS_RESEND_SECONDS = 60
 SMS_DAILY_LIMIT = 10
+# Per client address an hour: a workplace behind one NAT signing up together still gets through.
+SMS_IP_HOURLY_LIMIT = 20
+# Everyone together an hour: what an SMS bombing can cost at most.
+SMS_GLOBAL_HOURLY_LIMIT = 2000
 SMS_CODE_TTL = dt.timedelta(minutes=10)
 SMS_MAX_ATTEMPTS = 5
 
@@ -34,42 +39,40 @@ class AuthErrors:
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     INVALID_CODE = "invalid_code"
     SMS_TOO_SOON = "sms_too_soon"
+    RATE_LIMITED = "rate_limited"
 
 
 def _key(kind: str, value: str) -> str:
     return pii.blind_index(kind, value)
 
 
-def _retry_after(qs, limit: int) -> int | None:
-    """Seconds until the window holds fewer than `limit` failures, or None when not throttled."""
-    since = timezone.now() - FAILURE_WINDOW
-    times = list(qs.filter(at__gte=since).order_by("-at").values_list("at", flat=True)[:limit])
-    if len(times) < limit:
-        return None
-    oldest_counted = times[-1]
-    return int((oldest_counted + FAILURE_WINDOW - timezone.now()).total_seconds()) + 1
-
-
-def check_login_throttle(phone: str, ip: str | None) -> None:
-    wait = _retry_after(LoginFailure.objects.filter(phone_key=_key("login-phone", phone)), PHONE_FAILURE_LIMIT)
-    if wait is None and ip:
-        wait = _retry_after(LoginFailure.objects.filter(ip_key=_key("login-ip", ip)), IP_FAILURE_LIMIT)
-    if wait is not None:
-        raise Throttled(AuthErrors.TOO_MANY_ATTEMPTS, _("登录失败次数过多，请稍后再试"), retry_after=wait)
-
-
-def record_login_failure(phone: str, ip: str | None) -> None:
-    LoginFailure.objects.create(phone_key=_key("login-phone", phone), ip_key=_key("login-ip", ip or "-"))
+def _login_limits(phone: str, ip: str | None) -> list[ratelimit.Limit]:
+    limits = [ratelimit.Limit("login:phone:" + _key("login-phone", phone), PHONE_FAILURE_LIMIT, FAILURE_WINDOW)]
+    if ip:
+        limits.append(ratelimit.Limit("login:ip:" + _key("login-ip", ip), IP_FAILURE_LIMIT, FAILURE_WINDOW))
+    return limits
 
 
 def login_with_password(request, phone: str, password: str, ip: str | None) -> User:
-    """Check throttles, then the password; a failure is counted per phone and per address."""
+    """Check the password unless the phone (5) or the address (100) has used up its failures in
+    15 minutes (429 too_many_attempts, Retry-After until that window ends).
+
+    The attempt is counted before the password is checked and given back when it was right: a
+    count taken after the check would let parallel attempts all pass the check first, so that
+    twenty simultaneous guesses would all be tried."""
     phone = phones.normalize(phone)
-    check_login_throttle(phone, ip)
+    try:
+        with transaction.atomic():
+            taken = ratelimit.take(_login_limits(phone, ip))
+    except ratelimit.LimitReached as e:
+        raise Throttled(
+            AuthErrors.TOO_MANY_ATTEMPTS, _("登录失败次数过多，请稍后再试"), retry_after=e.retry_after()
+        ) from None
     user = authenticate(request, phone=phone, password=password)
     if user is None:
-        record_login_failure(phone, ip)
         raise DomainError(AuthErrors.INVALID_CREDENTIALS, _("手机号或密码不正确"), status=401)
+    with transaction.atomic():
+        ratelimit.give_back(taken)
     return user
 
 
@@ -82,6 +85,28 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
     expires = timezone.now() + dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS)
     ApiToken.objects.create(key_hash=token_hash(raw), user=user, expires_at=expires)
     return raw, expires
+
+
+def revoke_token(raw: str) -> bool:
+    """End one bearer token at once: its row goes, so the next lookup (plain SQL) finds nothing."""
+    deleted, _ = ApiToken.objects.filter(key_hash=token_hash(raw)).delete()
+    return deleted > 0
+
+
+def revoke_all_tokens(user: User) -> int:
+    """End every bearer token of a person (a new password does this by itself: User.save)."""
+    deleted, _ = ApiToken.objects.filter(user_id=user.pk).delete()
+    return deleted
+
+
+def purge_expired(now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what can no longer be used: expired tokens, SMS codes past their expiry, rate-limit
+    counters whose window has ended. Idempotent; run hourly by run_schedule (`purge_accounts`)."""
+    now = now or timezone.now()
+    tokens, _ = ApiToken.objects.filter(expires_at__lte=now).delete()
+    codes, _ = SmsCode.objects.filter(expires_at__lte=now).delete()
+    counters = ratelimit.purge(int(now.timestamp() * 1000))
+    return {"tokens": tokens, "sms_codes": codes, "rate_counters": counters}
 
 
 # Every API call authenticates, so this is the hottest query of the platform: one hand-written
@@ -130,28 +155,63 @@ def user_for_token(raw: str) -> User | None:
 # --- SMS codes ---------------------------------------------------------------------------
 
 
-def send_login_code(phone_raw: object) -> None:
-    """Send a 6-digit code; at most one a minute and ten a day per phone."""
+def _sms_limits(phone_hash: str, ip: str | None) -> list[ratelimit.Limit]:
+    """In the order a refusal is explained: the most specific first."""
+    limits = [
+        ratelimit.Limit("sms:resend:" + phone_hash, 1, SMS_RESEND_SECONDS),
+        ratelimit.Limit("sms:day:" + phone_hash, SMS_DAILY_LIMIT, 24 * 3600),
+    ]
+    if ip:
+        per_ip = int(getattr(settings, "UNIONHOME_SMS_IP_HOURLY_LIMIT", SMS_IP_HOURLY_LIMIT))
+        limits.append(ratelimit.Limit("sms:ip:" + _key("sms-ip", ip), per_ip, 3600))
+    overall = int(getattr(settings, "UNIONHOME_SMS_GLOBAL_HOURLY_LIMIT", SMS_GLOBAL_HOURLY_LIMIT))
+    limits.append(ratelimit.Limit("sms:all", overall, 3600))
+    return limits
+
+
+def _sms_refusal(e: ratelimit.LimitReached) -> Throttled:
+    first = e.first()
+    wait = e.retry_after(first)
+    kind = first.limit.key.split(":")[1]
+    if kind == "resend":
+        return Throttled(
+            AuthErrors.SMS_TOO_SOON, _("验证码已发送，请%(seconds)s秒后再试") % {"seconds": wait}, retry_after=wait
+        )
+    if kind == "day":
+        return Throttled(AuthErrors.SMS_TOO_SOON, _("今天的验证码发送次数已用完，请明天再试"), retry_after=wait)
+    if kind == "ip":
+        return Throttled(AuthErrors.RATE_LIMITED, _("当前网络获取验证码过于频繁，请稍后再试"), retry_after=wait)
+    return Throttled(AuthErrors.RATE_LIMITED, _("短信发送繁忙，请稍后再试"), retry_after=wait)
+
+
+def send_login_code(phone_raw: object, ip: str | None = None) -> None:
+    """Send a 6-digit code: at most one a minute and ten a day per phone, `UNIONHOME_SMS_IP_HOURLY_LIMIT`
+    an hour per client address (when given) and `UNIONHOME_SMS_GLOBAL_HOURLY_LIMIT` an hour in all.
+
+    The limits are counted and the code stored in one transaction, before sending: of parallel
+    requests for one phone exactly one gets past the minute (ratelimit.take). A refused request
+    counts against nothing; a send the gateway refuses gives its counts back."""
     try:
         phone = phones.validate(phone_raw)
     except phones.PhoneError as e:
         raise Invalid(e.code, e.message, fields={"phone": e.message}) from None
     h = pii.phone_index(phone)
-    now = timezone.now()
-    last = SmsCode.objects.filter(phone_hash=h).order_by("-created_at").first()
-    if last and (now - last.created_at).total_seconds() < SMS_RESEND_SECONDS:
-        wait = SMS_RESEND_SECONDS - int((now - last.created_at).total_seconds())
-        raise Throttled(
-            AuthErrors.SMS_TOO_SOON, _("验证码已发送，请%(seconds)s秒后再试") % {"seconds": wait}, retry_after=wait
-        )
-    if SmsCode.objects.filter(phone_hash=h, created_at__gte=now - dt.timedelta(days=1)).count() >= SMS_DAILY_LIMIT:
-        raise Throttled(AuthErrors.SMS_TOO_SOON, _("今天的验证码发送次数已用完，请明天再试"), retry_after=3600)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    sms = SmsCode.objects.create(phone_hash=h, code_hash=token_hash(h + code), expires_at=now + SMS_CODE_TTL)
+    try:
+        with transaction.atomic():
+            taken = ratelimit.take(_sms_limits(h, ip))
+            sms = SmsCode.objects.create(
+                phone_hash=h, code_hash=token_hash(h + code), expires_at=timezone.now() + SMS_CODE_TTL
+            )
+    except ratelimit.LimitReached as e:
+        raise _sms_refusal(e) from None
+    # Outside the transaction: a gateway call of up to 5 s must not hold the counters' rows.
     try:
         get_backend().send_code(phone, code)
     except SmsUnavailable:
-        sms.delete()  # never delivered: it must not hold back a retry for a minute
+        with transaction.atomic():  # never delivered: it must not hold back a retry for a minute
+            sms.delete()
+            ratelimit.give_back(taken)
         raise
 
 

@@ -64,6 +64,13 @@ def token(request: HttpRequest, payload: TokenIn):
     return {"token": raw, "expires_at": expires.isoformat()}
 
 
+@api.post("/auth/token/revoke", response={204: None}, tags=["accounts"])
+def token_revoke(request: HttpRequest):
+    """Ends the bearer token this request was made with, at once; the person's other tokens stay."""
+    accounts.revoke_token(request.bearer_token)
+    return Status(204, None)
+
+
 @api.get("/me", response=MeOut, tags=["accounts"])
 def me(request: HttpRequest):
     user = request.auth

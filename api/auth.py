@@ -10,4 +10,5 @@ class TokenAuth(HttpBearer):
         user = seen[1] if seen and seen[0].endswith(token) else user_for_token(token)
         if user is not None:
             request.user = user
+            request.bearer_token = token  # what /auth/token/revoke ends
         return user

@@ -25,6 +25,7 @@ JOBS: list[tuple[str, int]] = [
     ("send_activity_reminders", 300),
     ("send_live_reminders", 60),
     ("expire_points", 3600),
+    ("purge_accounts", 3600),
 ]
 
 
