@@ -173,12 +173,84 @@ def page_factory(chromium, live_server):
 
 
 def console_login(page, user) -> None:
-    """Sign a Playwright page in to the console (desktop) as this user."""
+    """Sign a Playwright page in to the console (desktop) as this user: the password, then for admin
+    cadres the TOTP code of a device made here (console_totp_device) when the code step asks."""
+    device = console_totp_device(user) if _is_admin_cadre(user) else None
     page.goto("/console/login/")
     page.fill("#id_phone", user.phone)
     page.fill("#id_password", PASSWORD)
     page.click(".login-card button.btn-primary")
+    if device is not None:
+        page.wait_for_selector("#id_code")
+        page.fill("#id_code", next_totp_code(device))
+        page.click(".login-card button.btn-primary")
     page.wait_for_selector(".topbar")
+
+
+# --- the console's sign-in (accounts.twofactor) --------------------------------------------------
+
+
+def _is_admin_cadre(user) -> bool:
+    return CadreRole.objects.filter(user=user, role="admin", org__is_active=True).exists()
+
+
+def console_totp_device(user):
+    """The user's confirmed TOTP device, made when missing (what an enrolled admin cadre has)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+    return device or TOTPDevice.objects.create(user=user, name="console", confirmed=True)
+
+
+def next_totp_code(device) -> str:
+    """A code the device accepts now: the current time step's, or, when this device already took
+    that step's code (a second sign-in within 30 s; the library refuses replays), the next one's,
+    which its tolerance of one step accepts. Waits for the clock when even that one is used."""
+    import time
+
+    from django_otp.oath import hotp
+
+    while True:
+        device.refresh_from_db()
+        now_t = (int(time.time()) - device.t0) // device.step + device.drift
+        t = max(now_t, device.last_t + 1)
+        if t <= now_t + device.tolerance:
+            return f"{hotp(device.bin_key, t, digits=device.digits):0{device.digits}d}"
+        time.sleep(1)
+
+
+def plain_force_login(client, user) -> None:
+    """Django's own force_login: a session with no console sign-in proofs (as an SMS login makes)."""
+    _django_force_login(client, user)
+
+
+def _console_ready_force_login(self, user, backend=None) -> None:
+    """force_login stands for a full console sign-in, as a signed-in cadre has: the password method
+    and, for admin cadres, a verified TOTP device. Tests of the sign-in itself use the login pages
+    or plain_force_login."""
+    import django_otp
+
+    from accounts import twofactor
+
+    _django_force_login(self, user, backend)
+    session = self.session
+    session[twofactor.AUTH_METHOD_KEY] = twofactor.PASSWORD
+    if _is_admin_cadre(user):
+        session[django_otp.DEVICE_ID_SESSION_KEY] = console_totp_device(user).persistent_id
+    session.save()
+
+
+def _install_console_force_login() -> None:
+    from django.test.client import Client
+
+    global _django_force_login
+    if getattr(Client.force_login, "__name__", "") != "_console_ready_force_login":
+        _django_force_login = Client.force_login
+        Client.force_login = _console_ready_force_login
+
+
+_django_force_login = None
+_install_console_force_login()
 
 
 def screenshot(page, name: str) -> str:

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts import twofactor
 from core.errors import DomainError, NotFound
 from orgs import scoping
 from orgs.models import CadreRole, Org
@@ -18,14 +19,18 @@ PAGE_SIZE = 50
 
 
 def cadre_required(view):
-    """Signed-out → the console login; signed in without a cadre role → the no-role page; NotFound → 404."""
+    """Signed-out, or signed in some other way than the console's password login (an SMS code on /m/)
+    → the console login; an admin cadre without the second factor → the code step; signed in without
+    a cadre role → the no-role page; NotFound → 404."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
+        if not request.user.is_authenticated or not twofactor.signed_in_by_password(request):
             return redirect(f"{reverse('console:login')}?{urlencode({'next': request.get_full_path()})}")
         if not scoping.is_cadre(request.user):
             return render(request, "console/no_role.html", status=403)
+        if twofactor.needs_second_factor(request.user) and not twofactor.is_verified(request):
+            return redirect(f"{reverse('console:twofactor')}?{urlencode({'next': request.get_full_path()})}")
         try:
             return view(request, *args, **kwargs)
         except NotFound as e:

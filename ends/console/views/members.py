@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.views.decorators.http import require_POST
 
 from core import audit
-from members import services
+from core.errors import Throttled
+from members import services, unmask
 
 from ..common import breadcrumbs, cadre_required, current_org, page, page_query, paginate
 
@@ -35,7 +36,7 @@ def member_list(request):
     )
 
 
-def _detail(request, member, revealed=None):
+def _detail(request, member, revealed=None, *, reveal_error: str = "", status: int = 200):
     periods = member.periods.select_related("org").order_by("-started_at", "-id")
     return page(
         request,
@@ -45,8 +46,10 @@ def _detail(request, member, revealed=None):
             "member": member,
             "periods": periods,
             "revealed": revealed,
+            "reveal_error": reveal_error,
             "crumbs": breadcrumbs(request.user, member.org),
         },
+        status=status,
     )
 
 
@@ -58,9 +61,15 @@ def member_detail(request, member_id: int):
 @cadre_required
 @require_POST
 def member_reveal(request, member_id: int):
-    """Show the unmasked ID number and phone once, on this response only; the service audits it."""
+    """Show the unmasked ID number and phone once, on this response only; the service audits it and
+    refuses past the cadre's hourly limit (members.unmask)."""
     member = services.member_for_cadre(request.user, member_id)
-    revealed = services.reveal_pii(request.user, member, ip=audit.client_ip(request))
+    try:
+        revealed = unmask.reveal(request.user, member, ip=audit.client_ip(request))
+    except Throttled as e:
+        response = _detail(request, member, reveal_error=e.message, status=e.status)
+        response["Retry-After"] = str(e.retry_after)
+        return response
     response = _detail(request, member, revealed)
     response["Cache-Control"] = "no-store"
     return response
