@@ -17,12 +17,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core import audit
 from core.errors import DomainError, Forbidden, Invalid
+from orgs.models import CadreRole
 
 from ..models import Award, Criterion, Judge, Option, Poll, PollKind, Score
 from .errors import VoteErrors
@@ -47,22 +49,41 @@ def _not_published(poll: Poll) -> None:
 # --- setting up ------------------------------------------------------------------------------------
 
 
+def eligible_judges(poll: Poll, user_ids: list[int]) -> set[int]:
+    """Which of these accounts may judge the contest: active accounts of people within the poll's
+    org subtree — certified members of a union in it, or cadres with a role on an org in it.
+
+    A contest is its union's own affair, and an admin of a small union must not be able to turn
+    the judges' list into a directory of the whole deployment: anyone else is refused exactly like
+    an id that does not exist."""
+    path = poll.org.path
+    members = Q(member__certified_at__isnull=False, member__org__path__startswith=path)
+    cadres = Q(pk__in=CadreRole.objects.filter(org__path__startswith=path, org__is_active=True).values("user_id"))
+    return set(
+        User.objects.filter(members | cadres, pk__in=user_ids, is_active=True).values_list("pk", flat=True).distinct()
+    )
+
+
 @transaction.atomic
 def set_judges(actor, poll: Poll, user_ids: object, *, ip: str | None = None) -> list[Judge]:
-    """The contest's judges are exactly these accounts (a removed judge's scores go with them)."""
+    """The contest's judges are exactly these accounts (a removed judge's scores go with them), each
+    a person within the poll's org subtree (eligible_judges). An id outside it and one that does not
+    exist get the same error, which names only the ids the caller sent: no oracle of who exists."""
     require_admin(actor, poll.org, _("只有该组织或上级组织的管理员可以设置评委"))
     _contest(poll)
     _not_published(poll)
     ok = isinstance(user_ids, list | tuple) and len(user_ids) <= MAX_JUDGES
     ok = ok and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**62 for i in user_ids)
     if not ok:
-        raise Invalid("invalid_judges", _("评委名单无效"), fields={"user_ids": _("最多50个账号编号")})
+        raise Invalid(VoteErrors.INVALID_JUDGES, _("评委名单无效"), fields={"user_ids": _("最多50个账号编号")})
     wanted = list(dict.fromkeys(user_ids))
-    found = set(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True))
-    unknown = [i for i in wanted if i not in found]
-    if unknown:
-        message = _("找不到这些账号：%(ids)s") % {"ids": "、".join(map(str, unknown))}
-        raise Invalid("unknown_users", message, fields={"user_ids": message})
+    accepted = eligible_judges(poll, wanted)
+    refused = [i for i in wanted if i not in accepted]
+    if refused:
+        message = _("这些账号不能担任评委（评委须是本组织及下级组织的认证会员或干部）：%(ids)s") % {
+            "ids": "、".join(map(str, refused))
+        }
+        raise Invalid(VoteErrors.INVALID_JUDGES, message, fields={"user_ids": message})
     Judge.objects.filter(poll=poll).exclude(user_id__in=wanted).delete()
     have = set(Judge.objects.filter(poll=poll).values_list("user_id", flat=True))
     Judge.objects.bulk_create([Judge(poll=poll, user_id=i) for i in wanted if i not in have])

@@ -23,6 +23,8 @@ class VoteErrors:
     # Contests.
     NOT_A_CONTEST = "not_a_contest"
     NOT_A_JUDGE = "not_a_judge"
+    # A judge outside the poll's org subtree, or an id that does not exist: one answer for both.
+    INVALID_JUDGES = "invalid_judges"
     AWARDS_PUBLISHED = "awards_published"
     SCORES_INCOMPLETE = "scores_incomplete"
     TIE_AT_CUT = "tie_at_cut"

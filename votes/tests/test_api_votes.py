@@ -278,10 +278,22 @@ def test_contest_endpoints(api, district):
     )
     poll = admin.post("/api/v1/polls", body).json()
     pid, ids = poll["id"], [o["id"] for o in poll["options"]]
-    judge = b.member(district.union_b1).user  # a judge may be anyone
+    judge = b.member(district.union_a2).user  # a member of a union under the poll's org
     put = _putter(admin)
     r = put(f"/api/v1/polls/{pid}/judges", {"user_ids": [judge.pk]})
     assert r.status_code == 200 and r.json()["items"][0]["user_id"] == judge.pk
+    # Someone outside the street and an id that does not exist: one answer, and no names back.
+    outsider = b.member(district.union_b1, "乙街道的人").user
+    outside = put(f"/api/v1/polls/{pid}/judges", {"user_ids": [judge.pk, outsider.pk]})
+    missing = put(f"/api/v1/polls/{pid}/judges", {"user_ids": [judge.pk, 10**9]})
+    assert outside.status_code == missing.status_code == 422
+    assert _err(outside) == _err(missing) == "invalid_judges"
+    assert outside.json()["error"]["message"].replace(str(outsider.pk), "#") == missing.json()["error"][
+        "message"
+    ].replace(str(10**9), "#")
+    assert "乙街道的人" not in outside.content.decode()
+    names = [i["name"] for i in admin.get(f"/api/v1/polls/{pid}/judges").json()["items"]]
+    assert names == [judge.name or judge.member.name]
     r = put(f"/api/v1/polls/{pid}/criteria", {"criteria": [{"name": "技艺", "max_score": 10, "weight": 2}]})
     assert r.status_code == 200
     crit = r.json()["items"][0]["id"]

@@ -46,7 +46,7 @@ def _score_all(poll, judges, table: list[list[int]]) -> None:
 @pytest.mark.django_db
 def test_judges_and_criteria_are_set_by_admins_and_replace_the_old_ones(district):
     p = _contest(district)
-    a, c, d = (b.member(district.union_b1).user for _ in range(3))
+    a, c, d = (b.member(district.union_a2).user for _ in range(3))
     with pytest.raises(Forbidden):
         contest.set_judges(district.staff_a, p, [a.pk])
     with pytest.raises(NotFound):
@@ -80,9 +80,42 @@ def test_judges_and_criteria_are_set_by_admins_and_replace_the_old_ones(district
 
 
 @pytest.mark.django_db
+def test_judges_are_people_within_the_polls_org_subtree(district):
+    p = _contest(district)  # street_a's contest
+    inside = b.member(district.union_a1).user
+    accepted = contest.set_judges(district.admin_a, p, [inside.pk, district.staff_a.pk, district.admin_a1.pk])
+    assert {j.user_id for j in accepted} == {inside.pk, district.staff_a.pk, district.admin_a1.pk}
+    outsider = b.member(district.union_b1).user  # a certified member of another street
+    uncertified = b.member(district.union_a1, certified=False).user
+    inactive = b.member(district.union_a2).user
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    refused = {
+        "outside the subtree": outsider.pk,
+        "a cadre of another street": district.admin_b.pk,
+        "a cadre above the poll's org": district.district_admin.pk,
+        "not certified": uncertified.pk,
+        "inactive": inactive.pk,
+        "does not exist": 10**9,
+    }
+    answers = set()
+    for why, uid in refused.items():
+        with pytest.raises(Invalid) as e:
+            contest.set_judges(district.admin_a, p, [inside.pk, uid])
+        assert e.value.code == "invalid_judges" and set(e.value.fields) == {"user_ids"}, why
+        # The same words for every kind of refusal, naming only the id that was sent.
+        answers.add(e.value.message.replace(str(uid), "<id>"))
+        assert outsider.name not in e.value.message and str(inside.pk) not in e.value.message.split("：")[-1]
+    assert len(answers) == 1
+    assert set(Judge.objects.filter(poll=p).values_list("user_id", flat=True)) == {
+        inside.pk, district.staff_a.pk, district.admin_a1.pk
+    }
+
+
+@pytest.mark.django_db
 def test_scores_only_from_judges_within_range_and_replaced_when_given_again(district):
     p = _contest(district)
-    judge = b.member(district.union_b1).user
+    judge = b.member(district.union_a2).user
     contest.set_judges(district.admin_a, p, [judge.pk])
     (crit,) = contest.set_criteria(district.admin_a, p, [{"name": "事迹", "max_score": 10}])
     ids = b.option_ids(p)
@@ -106,7 +139,7 @@ def test_scores_only_from_judges_within_range_and_replaced_when_given_again(dist
 @pytest.mark.django_db
 def test_ranking_mixes_votes_and_judges_by_the_vote_weight(district):
     p = _contest(district, n_options=3, vote_weight=40, tiers=[{"name": "一等奖", "count": 1}])
-    judges = [b.member(district.union_b1).user for _ in range(2)]
+    judges = [b.member(district.union_a2).user for _ in range(2)]
     contest.set_judges(district.admin_a, p, [j.pk for j in judges])
     contest.set_criteria(
         district.admin_a, p, [{"name": "事迹", "max_score": 10, "weight": 3}, {"name": "表达", "max_score": 10}]
@@ -181,7 +214,7 @@ def test_a_tie_straddling_a_tier_boundary_is_flagged_and_must_be_resolved_to_pub
 @pytest.mark.django_db
 def test_finals_equal_to_4_decimals_are_a_tie(district):
     p = _contest(district, n_options=2, vote_weight=0, tiers=[{"name": "一等奖", "count": 1}])
-    judges = [b.member(district.union_b1).user for _ in range(3)]
+    judges = [b.member(district.union_a2).user for _ in range(3)]
     contest.set_judges(district.admin_a, p, [j.pk for j in judges])
     contest.set_criteria(district.admin_a, p, [{"name": "综合", "max_score": 100}])
     # 1/3 × (100 + 0 + 0) / 100 = 0.33333…; 0.3333 × 3 = 99.99 / 3 / 100 = 0.3333: equal at 4 decimals.
@@ -194,7 +227,7 @@ def test_finals_equal_to_4_decimals_are_a_tie(district):
 @pytest.mark.django_db
 def test_publishing_waits_for_every_score(district):
     p = _contest(district, n_options=2, vote_weight=50, tiers=[{"name": "一等奖", "count": 1}])
-    judges = [b.member(district.union_b1).user for _ in range(2)]
+    judges = [b.member(district.union_a2).user for _ in range(2)]
     contest.set_judges(district.admin_a, p, [j.pk for j in judges])
     contest.set_criteria(district.admin_a, p, [{"name": "综合", "max_score": 10}])
     _vote(district, p, [1, 0])
