@@ -11,6 +11,7 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -20,6 +21,7 @@ from accounts.models import User
 from core import pii
 from core.audit import client_ip
 from core.errors import DomainError
+from core.models import IdempotencyRecord
 from ends.member.web import error_context
 from members.models import Member
 from orgs import scoping
@@ -33,6 +35,11 @@ from .views import cadre_required, pickup_allowed
 MEMBER_RESULTS = 30
 PHONE_RE = re.compile(r"^1\d{10}$")
 NONCES = "grant_nonces"
+GRANT_FORM = "page cadre:grant"  # the nonces' operation in core.models.IdempotencyRecord
+
+
+def _submitted_already() -> str:
+    return _("这张表单已经提交过了，请查看发放结果后再操作")
 
 
 # --- 兑换核销 -------------------------------------------------------------------------------------
@@ -157,12 +164,25 @@ def _new_nonce(request) -> str:
     return nonce
 
 
-def _use_nonce(request, nonce: str) -> bool:
-    issued = request.session.get(NONCES, [])
-    if nonce not in issued:
-        return False
-    request.session[NONCES] = [n for n in issued if n != nonce]
-    return True
+class _NonceSpent(Exception):
+    pass
+
+
+def _issued(request, nonce: str) -> bool:
+    return bool(nonce) and nonce in request.session.get(NONCES, [])
+
+
+def _spend_nonce(user, nonce: str) -> None:
+    """One grant per form: the nonce becomes a row under the idempotency table's UNIQUE (user,
+    operation, key), written in the grant's transaction. The session alone could not say so: two
+    parallel posts both read it before either wrote it back. Raises _NonceSpent."""
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(
+                user=user, operation=GRANT_FORM, key=nonce[:200], request_hash="", done=True, status=201
+            )
+    except IntegrityError:
+        raise _NonceSpent() from None
 
 
 @cadre_required
@@ -209,16 +229,20 @@ def grant(request):
         if errors:
             ctx["errors"] = errors
             status = 422
-        elif not _use_nonce(request, request.POST.get("nonce", "")):
-            ctx["error"] = _("这张表单已经提交过了，请查看发放结果后再操作")
-            status = 409
+        elif not _issued(request, nonce := request.POST.get("nonce", "")):
+            ctx["error"], status = _submitted_already(), 409
         else:
             try:
-                n = budgets.grant(user, org, ids, amount, ctx["reason"], ip=client_ip(request))
+                with transaction.atomic():
+                    _spend_nonce(user, nonce)
+                    n = budgets.grant(user, org, ids, amount, ctx["reason"], ip=client_ip(request))
+            except _NonceSpent:
+                ctx["error"], status = _submitted_already(), 409
             except DomainError as e:
                 ctx.update(error_context(e))
                 status = e.status
             else:
+                request.session[NONCES] = [x for x in request.session.get(NONCES, []) if x != nonce]
                 messages.success(request, _("已向 %(n)s 名会员各发放 %(amount)s 积分") % {"n": n, "amount": amount})
                 return redirect(reverse("cadre:grant") + "?" + urlencode({"org": org.pk}))
     if org is not None:
