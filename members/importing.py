@@ -11,17 +11,16 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from python_calamine import CalamineError, CalamineWorkbook
 
 from accounts.models import User
 from core import bulk, idcard, phones, pii
-from core.errors import Invalid
+from core.spreadsheets import SpreadsheetError
 from orgs.models import Org
 
 from .models import Gender, Member, MembershipPeriod
@@ -50,8 +49,9 @@ REQUIRED = {"name": "姓名", "phone": "手机号", "id_number": "身份证号"}
 LABELS = {**REQUIRED, "gender": "性别", "joined_on": "入会日期", "workplace": "工作单位"}
 
 
-class ImportFileError(Invalid):
-    """The file as a whole cannot be read (wrong type, empty, missing a column)."""
+class ImportFileError(SpreadsheetError):
+    """The file as a whole cannot be imported (empty, missing a column); the reader's own refusals
+    (wrong type, too large) are its parent class, so one `except` catches both."""
 
 
 @dataclasses.dataclass
@@ -95,37 +95,7 @@ class ImportResult:
         }
 
 
-# --- reading ---------------------------------------------------------------------------------
-
-
-def read_sheet(fileobj: IO[bytes], filename: str = "") -> list[list[Any]]:
-    """All rows of the first sheet, or ImportFileError with a reason a cadre understands."""
-    if filename and not filename.lower().endswith(".xlsx"):
-        raise ImportFileError(
-            "invalid_file_type", _("请上传 .xlsx 格式的Excel文件"), fields={"file": _("只支持 .xlsx 文件")}
-        )
-    head = fileobj.read(4)
-    fileobj.seek(0)
-    if not head:
-        raise ImportFileError("empty_file", _("上传的文件是空的"), fields={"file": _("文件为空")})
-    if head != b"PK\x03\x04":
-        raise ImportFileError(
-            "invalid_file_type",
-            _("文件不是有效的 .xlsx 文件（可在Excel中另存为 .xlsx）"),
-            fields={"file": _("不是有效的 .xlsx 文件")},
-        )
-    try:
-        book = CalamineWorkbook.from_filelike(fileobj)
-        if not book.sheet_names:
-            raise ImportFileError("empty_file", _("文件中没有工作表"), fields={"file": _("没有工作表")})
-        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except (CalamineError, ValueError, OSError) as e:
-        if isinstance(e, ImportFileError):
-            raise
-        raise ImportFileError(
-            "invalid_file_type", _("无法读取该Excel文件，文件可能已损坏"), fields={"file": _("无法读取")}
-        ) from None
-    return rows
+# --- reading (the file itself is read by core.spreadsheets.read_rows) -------------------------
 
 
 def map_header(header: list[Any]) -> dict[str, int]:

@@ -1,9 +1,14 @@
-"""Starting roster imports: small files run at once, large ones become a background task with progress."""
+"""Starting roster imports: small files run at once, large ones become a background task with progress.
+
+A large upload waits for the worker in a private folder outside the media root (`UPLOADS_DIR`,
+default `VAR_DIR/uploads`: 0700, files 0600, random names), never under `/media/`, and is deleted
+when its job ends: done, failed (a bad file, an exception) or cancelled.
+"""
 
 from __future__ import annotations
 
-import io
-import uuid
+import os
+import secrets
 from pathlib import Path
 from typing import IO
 
@@ -11,9 +16,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
 
-from core import audit
+from core import audit, spreadsheets
+from core.errors import DomainError
 from orgs import scoping
 from orgs.models import Org
 
@@ -22,9 +27,15 @@ from .importing import (
     ImportResult,
     error_report_rows,
     import_rows,
-    read_sheet,
+    map_header,
 )
 from .models import ImportJob, ImportStatus
+
+ACTIVE = (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+
+class _Cancelled(Exception):
+    """The job was cancelled while the worker was storing it."""
 
 
 def _count_rows(rows: list[list]) -> int:
@@ -37,20 +48,12 @@ def start_import(
     """Validate the upload and import it (synchronously up to ROSTER_SYNC_MAX_ROWS, else as a task).
 
     Returns the job; `job.status` is DONE for a synchronous run, QUEUED for a background one.
+    `size` is the client's claim; the reader measures the file itself.
     """
     scoping.org_for_cadre(actor, org.pk, admin=True)
-    if size > settings.ROSTER_MAX_BYTES:
-        mb = settings.ROSTER_MAX_BYTES // (1024 * 1024)
-        raise ImportFileError(
-            "file_too_large",
-            _("文件超过%(mb)sMB上限，请拆分后分批导入") % {"mb": mb},
-            fields={"file": _("不能超过%(mb)sMB") % {"mb": mb}},
-        )
-    rows = read_sheet(fileobj, filename)
+    rows = spreadsheets.read_rows(fileobj, filename, max_bytes=settings.ROSTER_MAX_BYTES)
     if not rows:
         raise ImportFileError("empty_file", _("文件中没有内容"), fields={"file": _("文件为空")})
-    from .importing import map_header
-
     map_header(rows[0])  # a missing column is refused now, not in the background
     total = _count_rows(rows)
     if total == 0:
@@ -67,20 +70,58 @@ def start_import(
         result = import_rows(org, rows, dry_run=dry_run)
         _finish(job, result)
         return job
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}.xlsx"
-    fileobj.seek(0)
-    with open(path, "wb") as out:
-        while chunk := fileobj.read(1 << 20):
-            out.write(chunk)
-    job.stored_path = str(path)
-    job.save(update_fields=["stored_path"])
+    job.stored_path = str(_keep_upload(fileobj))
+    try:
+        job.save(update_fields=["stored_path"])
+        transaction.on_commit(lambda: _enqueue(job))
+        audit.record(actor, "import.start", org=org, target=job, summary=f"{filename} · {total}行", ip=ip)
+    except BaseException:
+        _discard_upload(job)
+        raise
+    return job
+
+
+def uploads_dir() -> Path:
+    """The private folder where large uploads wait for the worker (created 0700)."""
+    root = Path(getattr(settings, "UPLOADS_DIR", None) or Path(settings.VAR_DIR) / "uploads")
+    folder = root / "imports"
+    for path in (root, folder):
+        path.mkdir(mode=0o700, exist_ok=True, parents=True)
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask, and an older folder may be wider
+    return folder
+
+
+def _keep_upload(fileobj: IO[bytes]) -> Path:
+    path = uploads_dir() / f"{secrets.token_hex(16)}.xlsx"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fileobj.seek(0)
+            while chunk := fileobj.read(1 << 20):
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _discard_upload(job: ImportJob) -> None:
+    if job.stored_path:
+        Path(job.stored_path).unlink(missing_ok=True)
+
+
+def _enqueue(job: ImportJob) -> None:
     from .tasks import run_import_job
 
-    transaction.on_commit(lambda: run_import_job.enqueue(job.pk))
-    audit.record(actor, "import.start", org=org, target=job, summary=f"{filename} · {total}行", ip=ip)
-    return job
+    try:
+        run_import_job.enqueue(job.pk)
+    except BaseException:
+        # No worker will ever read the file: fail the job now rather than leave it queued.
+        ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+            status=ImportStatus.FAILED, failure=_("导入任务未能启动，请重新上传"), finished_at=timezone.now()
+        )
+        _discard_upload(job)
+        raise
 
 
 def _finish(job: ImportJob, result: ImportResult) -> None:
@@ -107,33 +148,55 @@ def run_job(job_id: int) -> None:
 
 
 def _run(job: ImportJob) -> None:
-    if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
-        return
-    job.status = ImportStatus.RUNNING
-    job.save(update_fields=["status"])
-
-    def progress(done: int, total: int) -> None:
-        ImportJob.objects.filter(pk=job.pk).update(progress=done, total=total)
-
     try:
-        with open(job.stored_path, "rb") as f:
-            rows = read_sheet(f)
-        result = import_rows(job.org, rows, dry_run=job.dry_run, progress=progress)
-    except ImportFileError as e:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.FAILED, failure=e.message, finished_at=timezone.now()
-        )
-        return
-    except Exception:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.FAILED,
-            failure="导入过程中出现内部错误，已导入的数据保留，可重新上传继续",
-            finished_at=timezone.now(),
-        )
-        raise
+        if job.status not in ACTIVE:
+            return  # cancelled before the worker got to it
+        job.status = ImportStatus.RUNNING
+        job.save(update_fields=["status"])
+
+        def progress(done: int, total: int) -> None:
+            if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(progress=done, total=total):
+                raise _Cancelled
+
+        try:
+            with open(job.stored_path, "rb") as f:
+                rows = spreadsheets.read_rows(f, max_bytes=settings.ROSTER_MAX_BYTES)
+            result = import_rows(job.org, rows, dry_run=job.dry_run, progress=progress)
+        except _Cancelled:
+            return  # the chunks stored before the cancel stay, as after a crash
+        except DomainError as e:
+            ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+                status=ImportStatus.FAILED, failure=e.message[:300], finished_at=timezone.now()
+            )
+            return
+        except Exception:
+            ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+                status=ImportStatus.FAILED,
+                failure=_("导入过程中出现内部错误，已导入的数据保留，可重新上传继续"),
+                finished_at=timezone.now(),
+            )
+            raise
+        job.refresh_from_db()
+        if job.status == ImportStatus.RUNNING:
+            _finish(job, result)
+    finally:
+        _discard_upload(job)
+
+
+def cancel_import(actor, job_id: object, *, ip: str | None = None) -> ImportJob:
+    """Stop a queued or running import and delete its upload; rows already stored stay.
+    A finished job answers 409 `import_finished`."""
+    job = job_for(actor, job_id)
+    scoping.org_for_cadre(actor, job.org_id, admin=True)
+    cancelled = ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+        status=ImportStatus.FAILED, failure=_("已取消"), finished_at=timezone.now()
+    )
+    if not cancelled:
+        raise DomainError("import_finished", _("该导入任务已结束，无法取消"))
+    _discard_upload(job)
+    audit.record(actor, "import.cancel", org=job.org, target=job, summary=job.filename, ip=ip)
     job.refresh_from_db()
-    _finish(job, result)
-    Path(job.stored_path).unlink(missing_ok=True)
+    return job
 
 
 def jobs_for(actor):
@@ -151,13 +214,7 @@ def job_for(actor, job_id: object) -> ImportJob:
 
 def error_report(job: ImportJob) -> bytes:
     """The job's bad rows as an .xlsx a cadre can fix the roster from."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(_("错误明细"))
-    for row in error_report_rows(job.errors):
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return spreadsheets.xlsx_bytes(error_report_rows(job.errors), title=_("错误明细"), freeze_header=True)
 
 
 def job_payload(job: ImportJob) -> dict:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import io
 import json
 import re
 
@@ -47,7 +46,7 @@ from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import audit, pii
+from core import audit, pii, spreadsheets
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.recent import Recent
 from core.sql import INTEGRITY_ERRORS, DriverCursor, aware, loaded
@@ -645,17 +644,11 @@ def answers_for_display(activity: Activity, signup: Signup) -> list[tuple[str, s
 def export_signups_xlsx(actor, activity: Activity, *, ip: str | None = None) -> bytes:
     """The sign-up list as .xlsx: names, masked phones, union, status, waitlist position, answers
     (masked), sign-up and check-in times. The export is written to the audit log."""
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-
     rows = list(signups_of(actor, activity))
-    wb = Workbook()
-    ws = wb.active
-    ws.title = _("报名名单")[:31]
     labels = [f.get("label", f.get("key")) for f in activity.extra_fields or []]
     header = [_("序号"), _("姓名"), _("手机号"), _("所在工会"), _("状态"), _("候补顺位"), _("报名时间")]
     header += labels + [_("签到时间"), _("签到方式")]
-    ws.append(header)
+    table: list[list] = [header]
     status_names = dict(SignupStatus.choices)
     method_names = {"qr": _("扫码签到"), "card": _("会员证核验")}
     position = 0
@@ -667,7 +660,7 @@ def export_signups_xlsx(actor, activity: Activity, *, ip: str | None = None) -> 
         member = member_of(s.user)
         if s.status == SignupStatus.WAITLISTED:
             position += 1
-        ws.append(
+        table.append(
             [
                 n,
                 (member.name if member else "") or s.user.name,
@@ -681,11 +674,8 @@ def export_signups_xlsx(actor, activity: Activity, *, ip: str | None = None) -> 
                 str(method_names.get(s.checkin_method, "")),
             ]
         )
-    for i, title in enumerate(header, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = max(10, min(30, len(str(title)) * 2 + 4))
-    ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
+    widths = [max(10, min(30, len(str(title)) * 2 + 4)) for title in header]
+    data = spreadsheets.xlsx_bytes(table, title=_("报名名单"), widths=widths, freeze_header=True)
     audit.record(
         actor,
         "activity.export",
@@ -694,7 +684,7 @@ def export_signups_xlsx(actor, activity: Activity, *, ip: str | None = None) -> 
         summary=f"{activity.title} · {len(rows)}行",
         ip=ip,
     )
-    return out.getvalue()
+    return data
 
 
 def message_participants(

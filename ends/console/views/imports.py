@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
-from core import audit
+from core import audit, spreadsheets
 from core.errors import DomainError
 from members import jobs
 from members.importing import ImportFileError
@@ -97,14 +94,7 @@ def import_errors(request, job_id: int):
 
 @cadre_required
 def import_template(request):
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "会员名册"
-    ws.append(TEMPLATE_HEADER)
-    for col, width in zip("ABCDEF", (12, 16, 22, 8, 14, 30), strict=True):
-        ws.column_dimensions[col].width = width
-    buf = io.BytesIO()
-    wb.save(buf)
-    response = HttpResponse(buf.getvalue(), content_type=XLSX)
+    data = spreadsheets.xlsx_bytes([TEMPLATE_HEADER], title="会员名册", widths=(12, 16, 22, 8, 14, 30))
+    response = HttpResponse(data, content_type=XLSX)
     response["Content-Disposition"] = 'attachment; filename="roster-template.xlsx"'
     return response

@@ -4,7 +4,6 @@ expiry, and who earned what. Every move of points goes through points.services."
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.http import HttpResponse
@@ -13,11 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
-from core import audit, idcard, phones, pii
+from core import audit, idcard, phones, pii, spreadsheets
 from core.errors import DomainError, Invalid
-from members.importing import ImportFileError, read_sheet
+from members.importing import ImportFileError
 from members.models import Member
 from orgs import scoping
 from orgs.models import Org
@@ -345,8 +343,8 @@ def grant_preview(request):
     if upload is None:
         return _grant_page(request, org, errors={"file": _("请选择要上传的 .xlsx 文件")}, values=values, status=422)
     try:
-        matched, unmatched, kind = match_list(org, read_sheet(upload, upload.name))
-    except ImportFileError as e:
+        matched, unmatched, kind = match_list(org, spreadsheets.read_rows(upload, upload.name))
+    except spreadsheets.SpreadsheetError as e:  # ImportFileError (from match_list) is one too
         errors = error_dict(e)
         errors.setdefault("file", e.message)
         errors.pop("alert", None)
@@ -558,14 +556,14 @@ def earnings_export(request):
     org = current_org(request)
     qs, filters = _earnings(request, org)
     qs = qs.select_related("movement", "account__user__member__org").order_by("-id")[:EXPORT_LIMIT]
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(_("积分明细"))
-    ws.append([_("姓名"), _("手机号"), _("所在组织"), _("类型"), _("原因"), _("积分"), _("时间")])
     n = 0
-    for e in qs.iterator(chunk_size=2000):
-        m = e.account.user.member
-        ws.append(
-            [
+
+    def rows():
+        nonlocal n
+        yield [_("姓名"), _("手机号"), _("所在组织"), _("类型"), _("原因"), _("积分"), _("时间")]
+        for e in qs.iterator(chunk_size=2000):
+            m = e.account.user.member
+            yield [
                 m.name,
                 m.phone_masked,
                 m.org.name,
@@ -574,11 +572,10 @@ def earnings_export(request):
                 e.amount,
                 timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
             ]
-        )
-        n += 1
-    buf = io.BytesIO()
-    wb.save(buf)
+            n += 1
+
+    data = spreadsheets.xlsx_bytes(rows(), title=_("积分明细"))
     audit.record(user, "points.export", org=org, summary=f"{n} rows {filters}", ip=audit.client_ip(request))
-    response = HttpResponse(buf.getvalue(), content_type=XLSX)
+    response = HttpResponse(data, content_type=XLSX)
     response["Content-Disposition"] = f'attachment; filename="points-{org.pk}-{timezone.localdate():%Y%m%d}.xlsx"'
     return response
