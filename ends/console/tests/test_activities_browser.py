@@ -33,6 +33,8 @@ def test_cadre_approves_a_member_initiated_activity(page_factory, district):
         ends_at=start + dt.timedelta(hours=2),
         capacity=25,
     )
+    # A proposal made before members were refused a reward still carries one: the queue shows it.
+    Activity.objects.filter(pk=proposal.pk).update(points_reward=6)
     other = activities_svc.create_activity(
         m.user, district.union_a1, title="周末观影", starts_at=start, ends_at=start + dt.timedelta(hours=2), capacity=8
     )
@@ -44,6 +46,8 @@ def test_cadre_approves_a_member_initiated_activity(page_factory, district):
     page.click("#proposals-link")
     page.wait_for_selector(f"#proposal-{proposal.pk}")
     _fits(page)
+    assert page.inner_text(f"#points-cost-{proposal.pk}") == "0"
+    assert "预算最多 150" in page.inner_text(f"#points-reward-{proposal.pk}")
     screenshot(page, "console-activity-proposals-desktop")
     page.click(f"#reject-{other.pk}")  # no reason: refused beside the form
     page.wait_for_selector("#decide-error")
