@@ -1,21 +1,27 @@
 """Formal union elections (选举): rolls, secret ballots, the regulations' counting rules, rounds.
 
 Secrecy by structure: who took part (`ElectionVoter`: the roll row, with `voted_at` and the
-receipt) and what was marked (`ElectionBallot`: marks only) are two tables with nothing in
-common but the election. A ballot has no user, no timestamp and no sequential id — its
-primary key is random — so neither a foreign key nor an ordering links a ballot to a voter.
-Both rows are written in one transaction (elections.services.elections.cast_ballot).
+receipt) and what was marked (a ballot: marks only) are separate tables with nothing in common
+but the election. A ballot has no user, no timestamp and no sequential id.
 
-One ballot per voter is the roll row: UNIQUE (election, user), and a ballot is accepted only
-by the conditional UPDATE that sets `voted_at` on a row where it is still NULL, in the same
-transaction as the ballot insert. A CHECK keeps `voted_at` and `receipt` set together.
+What the storage itself could give away, and what stops it (issue 13):
 
-Known limits, stated rather than hidden: the database's physical row order (SQLite's rowid,
-PostgreSQL's heap order) still follows insertion, so an operator with raw database access could
-try to pair it with `voted_at`; every interface and the public record expose ballots in random
-public-id order only. Publishing every anonymous ballot (as the issue asks) lets a coercer on a
-small roll demand an unusual mark pattern; the regulations' paper ballots have the same property
-when they are shown at the count.
+- A ballot is cast into `PooledBallot`, in the same transaction as the conditional UPDATE of the
+  roll row (so one ballot per voter stays one database invariant). That transaction's id
+  (PostgreSQL's xmin) is on both rows, so pooled rows are short-lived: a flush, in a transaction
+  of its own, deletes them and inserts their marks into `ElectionBallot` in a shuffled order with
+  fresh random ids (elections.services.ballots). The close flushes the pool and rewrites every
+  ballot of the election once more, in one transaction, so after the close all of an election's
+  ballots share one xmin and their heap order (ctid) is a shuffle.
+- On SQLite both tables are WITHOUT ROWID (migration 0002), keyed by their random id: there is
+  no rowid whose order would follow the order of casting.
+- The pool's flushed rows are deleted with SQLite's `secure_delete` on (zeroed in the file); on
+  PostgreSQL they stay as dead tuples until VACUUM. The README's security notes list what is left
+  (WAL, dead tuples, backups taken while an election is open).
+
+Publishing every anonymous ballot lets a coercer on a small roll demand an unusual mark pattern;
+the regulations' paper ballots have the same property when shown at the count. Below
+`record.MIN_PUBLISHED_BALLOTS` ballots only the totals are published.
 """
 
 from django.conf import settings
@@ -134,14 +140,28 @@ class ElectionVoter(models.Model):
 
 
 class ElectionBallot(models.Model):
-    """An anonymous ballot: marks per candidate id ("for" | "against" | "abstain"), nothing else.
+    """A counted anonymous ballot: marks per candidate id ("for" | "against" | "abstain"), nothing else.
 
-    The primary key is 32 random hex digits, so ordering by it is a shuffle, not the order of
-    casting; there is deliberately no created_at.
-    """
+    Written only by a flush (never by the voter's own transaction); the primary key is 32 random
+    hex digits drawn at the flush, so ordering by it is a shuffle, not the order of casting; there
+    is deliberately no created_at. WITHOUT ROWID on SQLite (migration 0002)."""
 
     id = models.CharField(primary_key=True, max_length=32)
     election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="ballots")
+    marks = models.JSONField()
+
+    class Meta:
+        indexes = [models.Index(fields=["election", "id"])]
+
+
+class PooledBallot(models.Model):
+    """A cast ballot waiting for the flush that moves it into ElectionBallot (and deletes it here).
+
+    It shares its transaction with the roll row's UPDATE, so it must not stay: see the module
+    docstring. Random key (not the public id it will get), no time; WITHOUT ROWID on SQLite."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="+")
     marks = models.JSONField()
 
     class Meta:

@@ -10,6 +10,8 @@ Concurrency, on SQLite and PostgreSQL alike:
   transaction as the ballot insert. Forty simultaneous ballots of one voter: one UPDATE hits the
   row, the others wait on its lock and then find ``voted_at`` set (409 already_voted), and their
   transactions roll back with nothing written. No check-then-insert.
+- Where the ballot goes: the voter's transaction puts it in the pool; a flush moves it into the
+  counted ballots later, in a shuffled batch (elections.services.ballots says why).
 - Ballots and the close cannot interleave: a ballot takes a shared lock on the election row
   (``FOR SHARE`` on PostgreSQL) before it checks the status; closing takes ``FOR UPDATE`` on the
   same row, so it waits for the ballots in flight and every ballot after it sees the election
@@ -51,7 +53,7 @@ from ..models import (
     Quorum,
     RoundKind,
 )
-from . import chain, counting
+from . import ballots, chain, counting
 
 MAX_SEATS = 100
 MAX_CANDIDATES = 200
@@ -459,8 +461,17 @@ def _record_ballot(user, election: Election, marks: dict[str, str], receipt: str
         if ElectionVoter.objects.filter(election=election, user=user).exists():
             raise DomainError(ElectionErrors.ALREADY_VOTED, _("您已投过票"))
         raise Forbidden(ElectionErrors.NOT_ELIGIBLE, _("您不在本次选举的选民名单中"))
-    ElectionBallot.objects.create(id=secrets.token_hex(16), election=election, marks=marks)
+    ballots.pool(election.pk, marks)
     return receipt
+
+
+def receipt_of(user, election_id: int) -> str | None:
+    """The voter's receipt, kept on their roll row (where `me.receipt` reads it)."""
+    return (
+        ElectionVoter.objects.filter(election_id=election_id, user=user, receipt__isnull=False)
+        .values_list("receipt", flat=True)
+        .first()
+    )
 
 
 # --- closing ------------------------------------------------------------------------------------
@@ -473,7 +484,10 @@ def rules_of(election: Election) -> counting.Rules:
 
 
 def stored_ballots(election: Election) -> list[tuple[str, dict]]:
-    return list(ElectionBallot.objects.filter(election=election).order_by("id").values_list("id", "marks"))
+    """The counted (flushed) ballots, in public-id order; after the close that is every ballot."""
+    return list(
+        ElectionBallot.objects.filter(election=election).order_by("id").values_list("id", "marks").iterator(2000)
+    )
 
 
 def stored_receipts(election: Election) -> list[str]:
@@ -520,6 +534,8 @@ def close_election(actor, election_id: object, *, ip: str | None = None) -> Elec
             raise DomainError(ElectionErrors.ALREADY_CLOSED, _("该选举已结束"))
         if actor is None and now < locked.closes_at:
             raise DomainError(ElectionErrors.NOT_CLOSED, _("投票尚未截止"))
+        # Every ballot, pooled or flushed, rewritten by this transaction in one random order.
+        ballots.reseal(locked.pk)
         result = compute_result(locked)
         if result["receipts"] != result["ballots"]:
             # Cannot happen through cast_ballot (one transaction writes both); refuse to publish.

@@ -36,3 +36,14 @@ def vote(member, e, marks_by_position: list[str]) -> str:
     """Cast a ballot marking candidates in ballot order ("for"/"against"/"abstain")."""
     cids = ids(e)
     return svc.cast_ballot(member.user, e.pk, {str(c): m for c, m in zip(cids, marks_by_position, strict=False)})
+
+
+def cast_marks(e=None) -> list[dict]:
+    """The marks of every ballot cast, pooled or flushed (of one election, or all)."""
+    from elections.models import ElectionBallot, PooledBallot
+
+    out = []
+    for model in (PooledBallot, ElectionBallot):
+        qs = model.objects.all() if e is None else model.objects.filter(election=e)
+        out += list(qs.values_list("marks", flat=True))
+    return out

@@ -1,12 +1,13 @@
-"""Close every election whose closes_at has passed and publish its result. Meant for cron (every minute)."""
+"""Close every election whose closes_at has passed and publish its result, and flush the ballot
+pools of open elections that hold a full batch (elections.services.ballots). For cron (every minute)."""
 
 from django.core.management.base import BaseCommand
 
-from elections.services import elections
+from elections.services import ballots, elections
 
 
 class Command(BaseCommand):
-    help = "Close elections whose voting time is over and publish their results (for cron)."
+    help = "Close elections whose voting time is over, publish their results, flush full ballot pools (for cron)."
 
     def handle(self, *args, **options):
         done = elections.close_due()
@@ -14,3 +15,5 @@ class Command(BaseCommand):
             self.stdout.write(f"election {pk}: {outcome}")
         if not done:
             self.stdout.write("no election due")
+        for pk, moved in ballots.flush_open():
+            self.stdout.write(f"election {pk}: {moved} pooled ballots flushed")
