@@ -108,7 +108,9 @@ def test_judges_are_people_within_the_polls_org_subtree(district):
         assert outsider.name not in e.value.message and str(inside.pk) not in e.value.message.split("：")[-1]
     assert len(answers) == 1
     assert set(Judge.objects.filter(poll=p).values_list("user_id", flat=True)) == {
-        inside.pk, district.staff_a.pk, district.admin_a1.pk
+        inside.pk,
+        district.staff_a.pk,
+        district.admin_a1.pk,
     }
 
 
