@@ -157,10 +157,16 @@ def user_for_token(raw: str) -> User | None:
 
 def _sms_limits(phone_hash: str, ip: str | None) -> list[ratelimit.Limit]:
     """In the order a refusal is explained: the most specific first."""
-    limits = [
+    return [
         ratelimit.Limit("sms:resend:" + phone_hash, 1, SMS_RESEND_SECONDS),
         ratelimit.Limit("sms:day:" + phone_hash, SMS_DAILY_LIMIT, 24 * 3600),
+        *_sms_shared_limits(ip),
     ]
+
+
+def _sms_shared_limits(ip: str | None) -> list[ratelimit.Limit]:
+    """The caps every code sent counts against, whatever it is for."""
+    limits = []
     if ip:
         per_ip = int(getattr(settings, "UNIONHOME_SMS_IP_HOURLY_LIMIT", SMS_IP_HOURLY_LIMIT))
         limits.append(ratelimit.Limit("sms:ip:" + _key("sms-ip", ip), per_ip, 3600))
@@ -182,6 +188,22 @@ def _sms_refusal(e: ratelimit.LimitReached) -> Throttled:
     if kind == "ip":
         return Throttled(AuthErrors.RATE_LIMITED, _("当前网络获取验证码过于频繁，请稍后再试"), retry_after=wait)
     return Throttled(AuthErrors.RATE_LIMITED, _("短信发送繁忙，请稍后再试"), retry_after=wait)
+
+
+def claim_sms_allowance(ip: str | None = None) -> list[ratelimit.Taken]:
+    """Count one SMS about to be sent by another flow (e.g. certification codes) against the
+    per-address and overall hourly caps; Throttled (429) when over. Pass what it returns to
+    `return_sms_allowance` when the gateway then refuses the message."""
+    try:
+        with transaction.atomic():
+            return ratelimit.take(_sms_shared_limits(ip))
+    except ratelimit.LimitReached as e:
+        raise _sms_refusal(e) from None
+
+
+def return_sms_allowance(taken: list[ratelimit.Taken]) -> None:
+    with transaction.atomic():
+        ratelimit.give_back(taken)
 
 
 def send_login_code(phone_raw: object, ip: str | None = None) -> None:

@@ -119,3 +119,16 @@ def test_the_send_code_page_counts_per_client_address(client):
     ).content.decode()
     assert 'id="phone-error"' in html
     assert SmsOutbox.objects.count() == 20
+
+
+@pytest.mark.django_db
+def test_other_senders_share_the_caps_and_get_them_back_when_the_gateway_fails(settings):
+    settings.UNIONHOME_SMS_GLOBAL_HOURLY_LIMIT = 3
+    taken = services.claim_sms_allowance(ip="10.0.5.5")  # e.g. a certification code
+    services.claim_sms_allowance(ip="10.0.5.6")
+    assert _send(_phone(500), ip="10.0.5.7") == "sent"
+    assert _send(_phone(501), ip="10.0.5.7") == "rate_limited"
+    with pytest.raises(Throttled):
+        services.claim_sms_allowance()
+    services.return_sms_allowance(taken)  # that one was never delivered
+    assert _send(_phone(501), ip="10.0.5.7") == "sent"
