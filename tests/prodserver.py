@@ -6,6 +6,11 @@ migrated and seeded database, production settings from the environment only.
 test run has a DATABASE_URL (the PostgreSQL pass), in which case the server gets a database of its
 own on that PostgreSQL, created here and dropped at the end. Workers are gunicorn's sync workers
 or gthread (threads in each worker), which operators pick.
+
+Crash drills: `start_worker=True` also starts `manage.py db_worker` with the same environment.
+Each process runs in a session (process group) of its own, so `srv.kill("gunicorn")` SIGKILLs the
+master and all its workers at once and `srv.kill("worker")` the task worker; `srv.start(name)`
+starts it again on the same database, and `srv.manage(...)` runs a management command there.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +57,38 @@ class Server:
     log_path: Path
     seen: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    env: dict = field(default_factory=dict)
+    procs: dict = field(default_factory=dict)  # "gunicorn", "worker" → subprocess.Popen
+    starters: dict = field(default_factory=dict)  # name → function that (re)starts it
+
+    def start(self, name: str) -> subprocess.Popen:
+        """(Re)start "gunicorn" (waits until it answers) or "worker" on the same database."""
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            raise AssertionError(f"{name} is still running (pid {proc.pid})")
+        self.procs[name] = self.starters[name]()
+        return self.procs[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and everything in its process group (gunicorn's master and workers)."""
+        proc = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def manage(self, *args: str, check: bool = True, timeout: float = 600, env: dict | None = None):
+        """`manage.py args…` with the server's environment (or that plus `env`); stdout and stderr captured."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
 
     def request(self, method: str, path: str, body=None, *, token=None, headers=None) -> Response:
         hdrs = dict(headers or {})
@@ -149,6 +187,7 @@ def production_server(
     threads: int = 4,
     sqlite_by: str = "path",
     extra_env: dict[str, str] | None = None,
+    start_worker: bool = False,
 ) -> Iterator[Server]:
     tmp.mkdir(parents=True, exist_ok=True)
     creds_path = tmp / "credentials.json"
@@ -173,7 +212,7 @@ def production_server(
     def run(args: list[str]) -> None:
         subprocess.run(args, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=600)
 
-    proc = None
+    srv = None
     log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
     try:
         python = sys.executable
@@ -185,29 +224,50 @@ def production_server(
         if worker_class == "gthread":
             argv += ["-k", "gthread", "--threads", str(threads)]
         argv += ["--access-logfile", "-", "--error-logfile", "-", "--backlog", "2048"]
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        srv = Server("127.0.0.1", port, creds, log_path)
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("gunicorn exited early:\n" + srv.log()[-3000:])
-            try:
-                if srv.get("/api/v1/health").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not answer within 60 s:\n" + srv.log()[-3000:])
-            time.sleep(0.2)
-        srv.env = env  # type: ignore[attr-defined]
+        srv = Server("127.0.0.1", port, creds, log_path, env=env)
+
+        def start_gunicorn() -> subprocess.Popen:
+            proc = subprocess.Popen(
+                argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if srv.get("/api/v1/health").status == 200:
+                        return proc
+                except (OSError, AssertionError):  # refused 20 times: still importing Django
+                    pass
+                time.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            pytest.fail("gunicorn exited early or did not answer within 60 s:\n" + srv.log()[-3000:])
+
+        def start_db_worker() -> subprocess.Popen:
+            return subprocess.Popen(
+                [python, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        srv.starters.update(gunicorn=start_gunicorn, worker=start_db_worker)
+        srv.start("gunicorn")
+        if start_worker:
+            srv.start("worker")
         yield srv
     finally:
-        if proc is not None:
+        for proc in srv.procs.values() if srv is not None else ():
+            if proc.poll() is not None:
+                continue
             proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
         if pg_db:
