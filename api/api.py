@@ -175,6 +175,12 @@ def import_status(request: HttpRequest, job_id: int):
     return jobs.job_payload(jobs.job_for(request.auth, job_id))
 
 
+@api.post("/imports/{int:job_id}/cancel", response=dict, tags=["members"])
+def import_cancel(request: HttpRequest, job_id: int):
+    """Stop a queued or running import and delete its upload; 409 `import_finished` once it ended."""
+    return jobs.job_payload(jobs.cancel_import(request.auth, job_id, ip=client_ip(request)))
+
+
 api.add_router("", activities_router)
 api.add_router("", votes_router)
 api.add_router("", points_router)

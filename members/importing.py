@@ -11,8 +11,9 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core import bulk, idcard, phones, pii
-from core.spreadsheets import SpreadsheetError
+from core.spreadsheets import SpreadsheetError, read_rows
 from orgs.models import Org
 
 from .models import Gender, Member, MembershipPeriod
@@ -95,7 +96,18 @@ class ImportResult:
         }
 
 
-# --- reading (the file itself is read by core.spreadsheets.read_rows) -------------------------
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_sheet(fileobj: IO[bytes], filename: str = "") -> list[list[Any]]:
+    """The roster's rows through core.spreadsheets.read_rows (dimensions checked before reading),
+    within ROSTER_MAX_BYTES; every refusal is an ImportFileError, which import runners catch."""
+    try:
+        return read_rows(fileobj, filename, max_bytes=settings.ROSTER_MAX_BYTES)
+    except ImportFileError:
+        raise
+    except SpreadsheetError as e:
+        raise ImportFileError(e.code, e.message, fields=e.fields) from None
 
 
 def map_header(header: list[Any]) -> dict[str, int]:

@@ -28,6 +28,7 @@ from .importing import (
     error_report_rows,
     import_rows,
     map_header,
+    read_sheet,
 )
 from .models import ImportJob, ImportStatus
 
@@ -51,7 +52,7 @@ def start_import(
     `size` is the client's claim; the reader measures the file itself.
     """
     scoping.org_for_cadre(actor, org.pk, admin=True)
-    rows = spreadsheets.read_rows(fileobj, filename, max_bytes=settings.ROSTER_MAX_BYTES)
+    rows = read_sheet(fileobj, filename)
     if not rows:
         raise ImportFileError("empty_file", _("文件中没有内容"), fields={"file": _("文件为空")})
     map_header(rows[0])  # a missing column is refused now, not in the background
@@ -110,6 +111,14 @@ def _discard_upload(job: ImportJob) -> None:
         Path(job.stored_path).unlink(missing_ok=True)
 
 
+def discard_upload_if_ended(job_id: int) -> None:
+    """Delete a background job's upload once the job has ended (done, failed, cancelled); a job
+    still queued or running (another worker has it, or it will be resumed) keeps its file."""
+    job = ImportJob.objects.filter(pk=job_id).only("status", "stored_path").first()
+    if job is not None and job.status not in ACTIVE:
+        _discard_upload(job)
+
+
 def _enqueue(job: ImportJob) -> None:
     from .tasks import run_import_job
 
@@ -125,6 +134,8 @@ def _enqueue(job: ImportJob) -> None:
 
 
 def _finish(job: ImportJob, result: ImportResult) -> None:
+    if job.status not in ACTIVE:
+        return  # cancelled meanwhile: the cancel stands
     data = result.as_dict()
     job.created, job.updated, job.unchanged, job.errors = (
         data["created"],
@@ -160,7 +171,7 @@ def _run(job: ImportJob) -> None:
 
         try:
             with open(job.stored_path, "rb") as f:
-                rows = spreadsheets.read_rows(f, max_bytes=settings.ROSTER_MAX_BYTES)
+                rows = read_sheet(f)
             result = import_rows(job.org, rows, dry_run=job.dry_run, progress=progress)
         except _Cancelled:
             return  # the chunks stored before the cancel stay, as after a crash
