@@ -35,10 +35,6 @@ from .models import ImportJob, ImportStatus
 ACTIVE = (ImportStatus.QUEUED, ImportStatus.RUNNING)
 
 
-class _Cancelled(Exception):
-    """The job was cancelled while the worker was storing it."""
-
-
 def _count_rows(rows: list[list]) -> int:
     return sum(1 for r in rows[1:] if any(c not in (None, "") for c in r))
 
@@ -150,48 +146,6 @@ def _finish(job: ImportJob, result: ImportResult) -> None:
     verb = "import.dry_run" if job.dry_run else "import.done"
     summary = f"{job.filename}: 新增{job.created} 更新{job.updated} 未变{job.unchanged} 错误{len(job.errors)}"
     audit.record(job.actor, verb, org=job.org, target=job, summary=summary)
-
-
-def run_job(job_id: int) -> None:
-    job = ImportJob.objects.select_related("org", "actor").get(pk=job_id)
-    with translation.override(job.language or settings.LANGUAGE_CODE):
-        _run(job)
-
-
-def _run(job: ImportJob) -> None:
-    try:
-        if job.status not in ACTIVE:
-            return  # cancelled before the worker got to it
-        job.status = ImportStatus.RUNNING
-        job.save(update_fields=["status"])
-
-        def progress(done: int, total: int) -> None:
-            if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(progress=done, total=total):
-                raise _Cancelled
-
-        try:
-            with open(job.stored_path, "rb") as f:
-                rows = read_sheet(f)
-            result = import_rows(job.org, rows, dry_run=job.dry_run, progress=progress)
-        except _Cancelled:
-            return  # the chunks stored before the cancel stay, as after a crash
-        except DomainError as e:
-            ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
-                status=ImportStatus.FAILED, failure=e.message[:300], finished_at=timezone.now()
-            )
-            return
-        except Exception:
-            ImportJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
-                status=ImportStatus.FAILED,
-                failure=_("导入过程中出现内部错误，已导入的数据保留，可重新上传继续"),
-                finished_at=timezone.now(),
-            )
-            raise
-        job.refresh_from_db()
-        if job.status == ImportStatus.RUNNING:
-            _finish(job, result)
-    finally:
-        _discard_upload(job)
 
 
 def cancel_import(actor, job_id: object, *, ip: str | None = None) -> ImportJob:
