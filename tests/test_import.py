@@ -326,6 +326,7 @@ def test_no_file_at_all_is_422(org, admin):
 def small_sync_limit(settings, tmp_path):
     settings.ROSTER_SYNC_MAX_ROWS = 10
     settings.MEDIA_ROOT = tmp_path
+    settings.UPLOADS_DIR = tmp_path / "uploads"  # queued jobs keep their file: not in the repository's var/
 
 
 def test_a_file_over_the_sync_limit_runs_as_a_job_and_reports_when_done(
