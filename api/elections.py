@@ -7,11 +7,12 @@ import dataclasses
 import datetime as dt
 import json
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from core import idempotency
 from core.audit import client_ip
 from core.errors import DomainError, Invalid
 from elections.models import Election, ElectionStatus
@@ -166,6 +167,17 @@ def ballot_cast(request: HttpRequest, election_id: int):
     return Status(201, {"receipt": receipt})
 
 
+def _ballot_replayed(user, kwargs: dict) -> HttpResponse:
+    """A retried ballot (same Idempotency-Key) that succeeded the first time: the receipt again,
+    read from the roll row, since the idempotency record keeps nothing of the first answer."""
+    receipt = svc.receipt_of(user, kwargs["election_id"])
+    return HttpResponse(json.dumps({"receipt": receipt}), status=201, content_type="application/json")
+
+
+# Neither the marks nor the receipt are kept beside the key (core.idempotency "Secret operations").
+idempotency.keeps_secret("api:ballot_cast", _ballot_replayed)
+
+
 @router.post("/elections/{int:election_id}/close", response=dict)
 def election_close(request: HttpRequest, election_id: int):
     election = svc.close_election(request.auth, election_id, ip=client_ip(request))
@@ -208,14 +220,16 @@ def _closed(election_id: int) -> Election:
 
 @router.get("/elections/{int:election_id}/record", auth=None, response=dict)
 def election_record(request: HttpRequest, election_id: int):
-    """Public after close: receipts, anonymous ballots, chain head and result (`recount_election --json`)."""
-    return records.public_record(_closed(election_id))
+    """Public after close: receipts, anonymous ballots, chain head and result (`recount_election --json`);
+    with fewer than 5 ballots the totals only (`withheld`: true, empty lists). Computed once, then cached."""
+    body = records.sealed_record_json(_closed(election_id))
+    return HttpResponse(body, content_type="application/json; charset=utf-8")
 
 
 @router.get("/elections/{int:election_id}/recount", auth=None, response=dict)
 def election_recount(request: HttpRequest, election_id: int):
     """Public after close: the tally recomputed now from the stored ballots, against the published one."""
-    r = records.recount(_closed(election_id))
+    r = records.sealed_recount(_closed(election_id))
     return {
         "matches": r.matches,
         "findings": r.findings,
@@ -224,4 +238,5 @@ def election_recount(request: HttpRequest, election_id: int):
         "chain_head": r.chain_head,
         "published_chain_head": r.published_chain_head,
         "recomputed": r.recomputed,
+        "computed_at": r.computed_at,
     }

@@ -14,16 +14,31 @@ the key late instead: their reads and checks run first, outside any transaction,
 stores the answer and commits it. On SQLite the one writer lock is then held for the writes
 alone, not for the whole request. Such an operation is registered with `claims_late(url_name)`,
 and must not raise after its first write (an error there rolls everything back, key included).
+
+Secret operations (a secret ballot, registered with `keeps_secret(url_name, success)`) keep
+nothing that could tell what was sent or answered: no digest of the body (a ballot's
+`{"marks": …}` has few possible values, so its hash is easily reversed) and no answer body — only
+the key, user, operation, time and status, plus the error code of a 4xx. A retry with the same key
+gets the first status: a success is answered again by the operation's `success` callable (the
+ballot's reads the receipt from the roll row, where the voter's own election page reads it too;
+the receipt is never stored beside the key), a 4xx with its code and a generic message. With no
+digest, the same key with another body cannot be told apart from a retry: it gets the first
+answer too, and changes nothing.
+
+Records are kept for RETENTION (24 h, API.md's "at least 24 h") and then deleted by
+`purge_expired()`, which `run_schedule` runs every hour (`manage.py purge_idempotency`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import functools
 import hashlib
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
@@ -37,6 +52,10 @@ from .sql import INTEGRITY_ERRORS, DriverCursor, execute_then_commit
 HEADER = "Idempotency-Key"
 WAIT_SECONDS = 8.0
 POLL_SECONDS = 0.05
+RETENTION = dt.timedelta(hours=24)
+# What a secret operation's record keeps in place of the body's digest.
+NO_DIGEST = ""
+PURGE_BATCH = 5000
 
 
 def _error(status: int, code: str, message: str) -> HttpResponse:
@@ -55,19 +74,77 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
 _LATE: set[str] = set()
 _claim: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("idempotency_claim", default=None)
 
+# Answers a retry of a secret operation's success: (user, the path's kwargs) -> response.
+SuccessReplay = Callable[[object, dict], HttpResponse]
+_SECRET: dict[str, SuccessReplay] = {}
+
 
 def claims_late(url_name: str) -> None:
     """Register an API operation whose service opens its writes with `write_transaction()`."""
     _LATE.add(url_name)
-    _is_late.cache_clear()
+
+
+def keeps_secret(url_name: str, success: SuccessReplay) -> None:
+    """Register an API operation whose body and answer are not kept (see the module docstring);
+    `success(user, path kwargs)` answers a retry of its 2xx."""
+    _SECRET[url_name] = success
 
 
 @functools.lru_cache(maxsize=4096)  # one entry per path (e.g. per reward): resolving costs ~50 µs
-def _is_late(path_info: str) -> bool:
+def _route(path_info: str) -> tuple[str, dict] | None:
     try:
-        return resolve(path_info).view_name in _LATE
+        match = resolve(path_info)
     except Resolver404:
-        return False
+        return None
+    return match.view_name, dict(match.kwargs)
+
+
+def _is_late(path_info: str) -> bool:
+    route = _route(path_info)
+    return route is not None and route[0] in _LATE
+
+
+def _secret(path_info: str) -> tuple[SuccessReplay, dict] | None:
+    route = _route(path_info)
+    if route is None or route[0] not in _SECRET:
+        return None
+    return _SECRET[route[0]], route[1]
+
+
+def _secret_answer(response: HttpResponse) -> bytes:
+    """What a secret operation's record keeps of its answer: a 4xx's error code, nothing else."""
+    if response.status_code < 400:
+        return b""
+    try:
+        code = json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        code = "error"
+    return json.dumps({"code": str(code)[:64]}).encode()
+
+
+def _replay_secret(record: IdempotencyRecord, user, success: SuccessReplay, kwargs: dict) -> HttpResponse:
+    if record.status is not None and record.status < 400:
+        resp = success(user, kwargs)
+    else:
+        try:
+            code = json.loads(bytes(record.body or b"{}"))["code"]
+        except (ValueError, KeyError, TypeError):
+            code = "error"
+        resp = _error(record.status or 409, code, _("重复提交：与第一次提交的结果相同（%(code)s）") % {"code": code})
+    resp["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def purge_expired(now: dt.datetime | None = None, *, keep: dt.timedelta = RETENTION) -> int:
+    """Delete the records created more than `keep` (24 h) before `now`; returns how many. In
+    batches, so a large backlog never holds the table (or SQLite's writer lock) for long."""
+    cutoff = (now or timezone.now()) - keep
+    removed = 0
+    while True:
+        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            return removed
+        removed += IdempotencyRecord.objects.filter(pk__in=ids).delete()[0]
 
 
 _INSERT_SQL = (
@@ -87,11 +164,12 @@ def _insert_key(user_id: int, operation: str, key: str, digest: str) -> int:
             raise KeyTaken() from None
 
 
-def _store_answer_and_commit(record_id: int, response: HttpResponse) -> None:
+def _store_answer_and_commit(record_id: int, response: HttpResponse, *, secret: bool = False) -> None:
     """The answer, as the last write of the key's transaction, which commits right after it. On
     PostgreSQL, when that transaction is the outermost one, the UPDATE and its COMMIT go in one
     round trip (core.sql.execute_then_commit)."""
-    params = [True, response.status_code, response.content, response.get("Content-Type", "application/json"), record_id]
+    body = _secret_answer(response) if secret else response.content
+    params = [True, response.status_code, body, response.get("Content-Type", "application/json"), record_id]
     if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1 and not connection.savepoint_ids:
         execute_then_commit(_ANSWER_SQL, params)
     else:
@@ -176,8 +254,9 @@ class IdempotencyMiddleware:
         if user is None:
             return self.get_response(request)  # the API answers 401 itself
         operation = f"{request.method} {request.path}"[:255]
-        digest = hashlib.sha256(request.body).hexdigest()
-        if _LATE and self._late(request):
+        secret = _secret(request.path_info) if _SECRET else None
+        digest = NO_DIGEST if secret else hashlib.sha256(request.body).hexdigest()
+        if _LATE and secret is None and self._late(request):
             return self._late_claim(request, user, operation, key, digest)
         # One transaction holds the key, the operation's own writes and the stored answer: a
         # request pays one commit instead of three, a retry arriving meanwhile waits on the key's
@@ -189,9 +268,9 @@ class IdempotencyMiddleware:
                 response = self.get_response(request)
                 if response.status_code >= 500 or getattr(response, "streaming", False):
                     raise _NotKept(response)
-                _store_answer_and_commit(record_id, response)
+                _store_answer_and_commit(record_id, response, secret=secret is not None)
         except KeyTaken:
-            return self._existing(user, operation, key, digest)
+            return self._existing(user, operation, key, digest, secret)
         except _NotKept as not_kept:
             return not_kept.response
         return response
@@ -247,7 +326,9 @@ class IdempotencyMiddleware:
         return user
 
     @staticmethod
-    def _existing(user, operation: str, key: str, digest: str) -> HttpResponse:
+    def _existing(
+        user, operation: str, key: str, digest: str, secret: tuple[SuccessReplay, dict] | None = None
+    ) -> HttpResponse:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             record = IdempotencyRecord.objects.filter(user=user, operation=operation, key=key).first()
@@ -255,10 +336,10 @@ class IdempotencyMiddleware:
                 # The first attempt failed with a 5xx and let go of the key: this one may not run
                 # concurrently with it, so ask the client to retry.
                 return _error(409, "idempotency_in_progress", _("相同 Idempotency-Key 的请求刚刚失败，请重试"))
-            if record.request_hash != digest:
+            if secret is None and record.request_hash != digest:
                 return _error(422, "idempotency_key_reused", _("该 Idempotency-Key 已用于内容不同的请求"))
             if record.done:
-                return _replay(record)
+                return _replay(record) if secret is None else _replay_secret(record, user, *secret)
             if time.monotonic() > deadline:
                 return _error(409, "idempotency_in_progress", _("相同 Idempotency-Key 的请求仍在处理中"))
             time.sleep(POLL_SECONDS)

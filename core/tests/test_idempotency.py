@@ -84,3 +84,29 @@ def test_parallel_requests_with_one_key_create_one_org(district, live_server):
     created = [body for status, body in results if status == 201]
     assert created and all(b == created[0] for b in created)
     assert all(status in (201, 409) for status, _ in results)
+
+
+@pytest.mark.django_db
+def test_purge_removes_records_older_than_24_hours_and_keeps_newer(district, api):
+    import datetime as dt
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from core.idempotency import purge_expired
+    from core.management.commands.run_schedule import JOBS
+    from core.models import IdempotencyRecord
+
+    now = timezone.now()
+    ages = {"old": dt.timedelta(hours=30), "just_over": dt.timedelta(hours=24, seconds=1)}
+    ages |= {"just_under": dt.timedelta(hours=23, minutes=59), "new": dt.timedelta(minutes=1)}
+    for key, age in ages.items():
+        record = IdempotencyRecord.objects.create(user=district.admin_a, operation="POST /x", key=key, request_hash="")
+        IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=now - age)
+
+    assert purge_expired(now) == 2
+    assert set(IdempotencyRecord.objects.values_list("key", flat=True)) == {"just_under", "new"}
+    # The command (run hourly by run_schedule) does the same, as of the time it is given.
+    call_command("purge_idempotency", "--now", (now + dt.timedelta(hours=1)).isoformat())
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    assert ("purge_idempotency", 3600) in JOBS

@@ -12,24 +12,48 @@ A recount recomputes the tally and outcome from the ballots with the same counti
 the close (elections.services.counting), recomputes the chain, and compares both with what was
 published at close. A ballot removed, added or altered after close changes the chain head;
 a receipt removed or added changes the receipts digest and count.
+
+Few ballots: below MIN_PUBLISHED_BALLOTS the record publishes the totals only (no ballot list, no
+receipt list). With two voters, the list of ballots tells each voter the other's whole ballot and
+tells anyone who saw one voter's marks (or who voted first, if order ever leaked) the rest; the
+totals cannot be withheld (they are the result). Five is the smallest cell that statistical
+offices publish, and the batch a ballot hides in grows with the roll from there.
+
+A closed election's record never changes, so it is computed once and kept in the cache under its
+election, chain head and closing time (`sealed_record`, `sealed_record_json`); the recount is kept
+for RECOUNT_SECONDS only, so tampering with the stored ballots shows on the public recount within
+that time (`manage.py recount_election` always recomputes).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
+from django.core.cache import cache
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Election, ElectionStatus
 from . import chain, counting
 from .elections import candidates_of, rules_of, stored_ballots, stored_receipts
 
+MIN_PUBLISHED_BALLOTS = 5
+RECORD_SECONDS = 7 * 24 * 3600
+RECOUNT_SECONDS = 600
+
 COMPARED = ("eligible", "voted", "valid", "quorum_met", "candidates", "runoff_candidate_ids", "state", "open_seats")
 
 
+def withheld(election: Election) -> bool:
+    """Too few ballots to publish them one by one: the record shows the totals only."""
+    return int((election.result or {}).get("ballots") or 0) < MIN_PUBLISHED_BALLOTS
+
+
 def public_record(election: Election) -> dict:
-    """The record of a closed election (callers check it is closed)."""
-    ballots = stored_ballots(election)
+    """The record of a closed election (callers check it is closed), computed now."""
+    hidden = withheld(election)
+    ballots = [] if hidden else stored_ballots(election)
     hashes = chain.links(election.pk, ballots)
     return {
         "id": election.pk,
@@ -50,9 +74,47 @@ def public_record(election: Election) -> dict:
         "result": election.result,
         "algorithm": chain.ALGORITHM,
         "chain_head": election.chain_head,
-        "receipts": stored_receipts(election),
+        "withheld": hidden,
+        "min_published_ballots": MIN_PUBLISHED_BALLOTS,
+        "receipts": [] if hidden else stored_receipts(election),
         "ballots": [{"id": pid, "marks": marks, "chain": h} for (pid, marks), h in zip(ballots, hashes, strict=True)],
     }
+
+
+def _sealed_key(election: Election, what: str) -> str:
+    # The closing time too: a test database hands the same id and (with no ballots) head out again.
+    closed = election.closed_at.timestamp() if election.closed_at else 0
+    return f"election-{what}:v1:{election.pk}:{election.chain_head}:{closed}"
+
+
+def sealed_record(election: Election) -> dict:
+    """public_record, computed once per closed election and then served from the cache."""
+    key = _sealed_key(election, "record")
+    record = cache.get(key)
+    if record is None:
+        record = public_record(election)
+        cache.set(key, record, RECORD_SECONDS)
+    return record
+
+
+def sealed_record_json(election: Election) -> bytes:
+    """The record as the downloadable JSON text (UTF-8), encoded once and cached."""
+    key = _sealed_key(election, "record-json")
+    body = cache.get(key)
+    if body is None:
+        body = json.dumps(sealed_record(election), ensure_ascii=False, indent=1).encode()
+        cache.set(key, body, RECORD_SECONDS)
+    return body
+
+
+def sealed_recount(election: Election) -> Recount:
+    """recount, served from the cache for up to RECOUNT_SECONDS after it last ran."""
+    key = _sealed_key(election, "recount")
+    result = cache.get(key)
+    if result is None:
+        result = recount(election)
+        cache.set(key, result, RECOUNT_SECONDS)
+    return result
 
 
 @dataclasses.dataclass
@@ -65,6 +127,7 @@ class Recount:
     published_chain_head: str
     ballots: int
     receipts: int
+    computed_at: str = ""
 
 
 def _compare(recomputed: dict, published: dict, findings: list[str]) -> None:
@@ -117,6 +180,7 @@ def _check(
         published_chain_head=published_head,
         ballots=len(ballots),
         receipts=len(receipts),
+        computed_at=timezone.now().isoformat(),
     )
 
 
@@ -139,6 +203,18 @@ def recount(election: Election) -> Recount:
 def verify_record(record: dict) -> Recount:
     """The same check from a downloaded record alone (no database): `recount_election --json FILE`."""
     published = record.get("result") or {}
+    if record.get("withheld"):
+        n = record.get("min_published_ballots", MIN_PUBLISHED_BALLOTS)
+        return Recount(
+            matches=False,
+            findings=[_("选票少于 %(n)s 张，公开记录只有总数，不能离线重新计票") % {"n": n}],
+            recomputed={"candidates": []},
+            published=published,
+            chain_head="",
+            published_chain_head=record.get("chain_head") or "",
+            ballots=0,
+            receipts=0,
+        )
     rules = counting.Rules(
         seats=int(record["seats"]),
         quorum=record.get("quorum", "two_thirds"),

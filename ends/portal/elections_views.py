@@ -2,12 +2,16 @@
 ballots with the hash chain, a live recount, and the record as JSON for anyone to re-verify.
 
 No sign-in: the record names no voter (receipts and random ballot ids only). Before close the
-page says when the record will appear, with the turnout count and nothing else.
+page says when the record will appear, with the turnout count and nothing else. With fewer than
+record.MIN_PUBLISHED_BALLOTS ballots only the totals are shown.
+
+A closed election's record is sealed: computed once and served from the cache (record.sealed_*);
+the recount is recomputed at most every record.RECOUNT_SECONDS.
 """
 
 from __future__ import annotations
 
-import json
+import bisect
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -38,13 +42,14 @@ def election_public(request, pk: int):
     if election.status != ElectionStatus.CLOSED:
         ctx["voted"] = svc.turnout(election)
         return render(request, "portal/election_pending.html", ctx)
-    record = records.public_record(election)
-    names = _names(election)
+    record = records.sealed_record(election)
+    names = {c.pk: c.name for c in ctx["candidates"]}
     order = [c["id"] for c in record["candidates"]]
     ballots = Paginator(record["ballots"], PER_PAGE).get_page(request.GET.get("bp"))
     receipts = Paginator(record["receipts"], PER_PAGE).get_page(request.GET.get("rp"))
     ctx.update(
         {
+            "withheld": record.get("withheld", False),
             "record": record,
             "result": record["result"],
             "rows": [
@@ -63,7 +68,8 @@ def election_public(request, pk: int):
         }
     )
     if ctx["lookup"]:
-        ctx["lookup_found"] = ctx["lookup"] in set(record["receipts"])
+        found = bisect.bisect_left(record["receipts"], ctx["lookup"])  # the list is sorted
+        ctx["lookup_found"] = record["receipts"][found : found + 1] == [ctx["lookup"]]
     return render(request, "portal/election_public.html", ctx)
 
 
@@ -76,7 +82,7 @@ def election_recount(request, pk: int):
             "portal/election_pending.html",
             {"election": election, "candidates": svc.candidates_of(election), "voted": svc.turnout(election)},
         )
-    r = records.recount(election)
+    r = records.sealed_recount(election)
     names = _names(election)
     published = {c["id"]: c for c in r.published.get("candidates", [])}
     rows = []
@@ -90,7 +96,8 @@ def election_recount(request, pk: int):
                 "same": all(c.get(k) == p.get(k) for k in ("for", "against", "abstain", "elected")),
             }
         )
-    return render(request, "portal/election_recount.html", {"election": election, "r": r, "rows": rows})
+    ctx = {"election": election, "r": r, "rows": rows, "withheld": records.withheld(election)}
+    return render(request, "portal/election_recount.html", ctx)
 
 
 def election_record_json(request, pk: int):
@@ -98,10 +105,7 @@ def election_record_json(request, pk: int):
     election = _election(pk)
     if election.status != ElectionStatus.CLOSED:
         raise Http404
-    record = records.public_record(election)
-    resp = HttpResponse(
-        json.dumps(record, ensure_ascii=False, indent=1), content_type="application/json; charset=utf-8"
-    )
+    resp = HttpResponse(records.sealed_record_json(election), content_type="application/json; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="election-{pk}-record.json"'
     resp["Access-Control-Allow-Origin"] = "*"
     return resp

@@ -26,6 +26,7 @@ JOBS: list[tuple[str, int]] = [
     ("send_live_reminders", 60),
     ("expire_points", 3600),
     ("purge_accounts", 3600),
+    ("purge_idempotency", 3600),
 ]
 
 
