@@ -44,7 +44,8 @@ def test_join_application_flow_is_scoped_to_the_union_subtree(client, district):
     applicant = make_user("郑新人")
     client.force_login(applicant)
     idn = unique_id_number()
-    assert client.post(reverse("member:certify"), {"name": "郑新人", "id_number": idn})["Location"] == "/m/join/"
+    failed = client.post(reverse("member:certify"), {"name": "郑新人", "id_number": idn})
+    assert failed.status_code == 422 and 'id="join-next"' in failed.content.decode()
     client.post(reverse("member:join"), {"name": "郑新人", "id_number": idn, "org": district.union_a1.pk})
     app = JoinApplication.objects.get(user=applicant)
 
