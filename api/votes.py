@@ -5,25 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import StrictBool, StrictInt
 
 from core.audit import client_ip
-from core.errors import NotFound
+from core.errors import DomainError, Invalid, NotFound
 from orgs import scoping
 from votes.models import Eligibility, Judge, Poll, PollKind, ResultsVisibility
 from votes.services import contest, monitor, polls, ratelimit
+from votes.services.errors import VoteErrors
 from votes.services.receipts import display
 
 from .body import json_object, openapi_body, required_list
 from .pagination import MAX_PAGE_SIZE, page_of
 
 router = Router(tags=["votes"])
-
-RECOUNT_CACHE_SECONDS = 60
 
 
 class Paging(Schema):
@@ -174,6 +172,10 @@ def poll_close(request: HttpRequest, poll_id: int):
 class ReceiptQuery(Paging):
     page_size: int = 100
     q: str = ""
+    # Keyset cursors (ballot ids from a previous answer's next_after / prev_before): every page costs
+    # the same, where ?page=N reads past (N-1) × page_size ballots first.
+    after: int | None = None
+    before: int | None = None
 
 
 def _public_poll(poll_id: int) -> Poll:
@@ -186,37 +188,49 @@ def _public_poll(poll_id: int) -> Poll:
 @router.get("/polls/{int:poll_id}/receipts", auth=None)
 def poll_receipts(request: HttpRequest, poll_id: int, query: Query[ReceiptQuery]):
     """Public after close: every ballot's receipt and choices in id order, voided ones marked
-    (`?q=` finds one receipt, typed with or without dashes)."""
+    (`?q=` finds one receipt, typed with or without dashes). Page with `?after=<next_after>` (or
+    `?before=<prev_before>`) from the previous answer: the same cost on any page. `?page=` still
+    works, and answers `next_after` too."""
     poll = _public_poll(poll_id)
     if query.q.strip():
         poll = polls.require_closed(poll)
         found = polls.find_receipt(poll, query.q)
         return {"items": [found] if found else [], "count": 1 if found else 0}
-    return polls.receipts_page(poll, query.page, min(query.page_size, MAX_PAGE_SIZE))
+    size = min(max(1, query.page_size), MAX_PAGE_SIZE)
+    for name in ("after", "before"):
+        value = getattr(query, name)
+        if value is not None and not 0 <= value < 2**62:
+            raise Invalid("invalid", _("翻页位置无效"), fields={name: _("应为上一页返回的编号")})
+    if query.after is not None or query.before is not None:
+        return polls.receipts_window(poll, after=query.after, before=query.before, size=size)
+    body = polls.receipts_page(poll, query.page, size)
+    full = len(body["items"]) == size
+    body["next_after"] = body["items"][-1]["id"] if full else None
+    return body
 
 
 @router.get("/polls/{int:poll_id}/recount")
 def poll_recount(request: HttpRequest, poll_id: int):
     """After close: the ballots counted again and the chain recomputed, against what was published.
-    Heavy on a big poll, so one recount a minute per poll is shared by every caller."""
+    The recount stored on the poll (counted at the seal, again daily by close_polls and by
+    recount_poll), with `recounted_at`: a big poll is never counted per request."""
     poll = polls.poll_for_user(request.auth, poll_id)
     poll = polls.require_closed(poll)  # after close only; sealed first if nobody has
-    key = f"votes:recount:{poll.pk}:{poll.chain_head}"
-    body = cache.get(key)
-    if body is None:
-        rc = polls.recount(poll)
-        body = {
-            "tally": rc.tally,
-            "chain_head": rc.chain_head,
-            "ballots": rc.ballots,
-            "tally_matches": rc.tally_matches,
-            "chain_matches": rc.chain_matches,
-            "first_bad_checkpoint": rc.first_bad_checkpoint,
-            "published_tally": rc.published_tally,
-            "published_head": rc.published_head,
-        }
-        cache.set(key, body, RECOUNT_CACHE_SECONDS)
-    return body
+    latest = polls.latest_recount(poll)
+    if latest is None:
+        raise DomainError(VoteErrors.RECOUNT_PENDING, _("正在重新计票，请稍后再试"))
+    rc, recounted_at = latest
+    return {
+        "tally": rc.tally,
+        "chain_head": rc.chain_head,
+        "ballots": rc.ballots,
+        "tally_matches": rc.tally_matches,
+        "chain_matches": rc.chain_matches,
+        "first_bad_checkpoint": rc.first_bad_checkpoint,
+        "published_tally": rc.published_tally,
+        "published_head": rc.published_head,
+        "recounted_at": _iso(recounted_at),
+    }
 
 
 class MonitorQuery(Schema):

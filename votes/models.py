@@ -65,6 +65,11 @@ class Poll(models.Model):
     chain_checkpoints = models.JSONField(default=list, blank=True)
     chain_length = models.PositiveIntegerField(default=0)  # ballots in the chain, voided ones included
     sealed_at = models.DateTimeField(null=True, blank=True)
+    # The last recount of a sealed poll (tally.Recount's fields) and when it ran: the public recount
+    # page serves it instead of reading every ballot per request. The seal stores its own count as
+    # the first; `close_polls` and `recount_poll` count again (tally.refresh_recount).
+    last_recount = models.JSONField(null=True, blank=True)
+    recounted_at = models.DateTimeField(null=True, blank=True)
     # Taken by the one process that seals (a conditional UPDATE), so a rush of result readers right
     # after close does not seal the same 1.6M ballots many times over; expires if that process dies.
     seal_claimed_at = models.DateTimeField(null=True, blank=True)

@@ -3,16 +3,18 @@
 Nobody signs in here. A poll shows once it is closed, or while open when its results are live;
 everything else answers 404. The receipts list, the recount and the record exist only after close,
 when the poll is sealed (votes.services.polls decides what counts; these pages only show it).
+
+Every page costs the same however many ballots a poll has (a public page of a 1.6M-ballot poll is
+anyone's to reload): results are the tally stored at the seal, the receipts list is one keyset page
+of at most RECEIPTS_PER_PAGE, the recount is the one stored on the poll, and the full record is
+streamed from the ballots in chunks, never built in memory.
 """
 
 from __future__ import annotations
 
-import json
-
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -23,7 +25,6 @@ from votes.services import receipts
 
 RECEIPTS_PER_PAGE = 100
 POLLS_PER_PAGE = 20
-RECOUNT_CACHE_SECONDS = 60
 
 
 def _closed_polls():
@@ -73,6 +74,12 @@ def poll_results(request, pk: int):
     return render(request, "portal/poll_results.html", ctx)
 
 
+def _cursor(value: str | None) -> int | None:
+    """A page cursor from the query string (a ballot id); None for anything that is not one."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
 def poll_receipts(request, pk: int):
     poll = _poll(request, pk, closed=True)
     q = (request.GET.get("q") or "").strip()[:40]
@@ -80,13 +87,11 @@ def poll_receipts(request, pk: int):
     if q:
         searched = q
         found = polls_svc.find_receipt(poll, q)
-    try:
-        number = max(1, int(request.GET.get("page") or 1))
-    except ValueError:
-        number = 1
-    data = polls_svc.receipts_page(poll, number, RECEIPTS_PER_PAGE)
-    total = data["count"]
-    pages = max(1, -(-total // RECEIPTS_PER_PAGE))
+    before = _cursor(request.GET.get("before"))
+    if request.GET.get("last") == "1":
+        before = 2**62  # past every id: the last page
+    after = None if before is not None else _cursor(request.GET.get("after"))
+    data = polls_svc.receipts_window(poll, after=after, before=before, size=RECEIPTS_PER_PAGE)
     titles = {o.pk: o.title for o in poll.options.all()}
     ctx = {
         "poll": poll,
@@ -94,11 +99,9 @@ def poll_receipts(request, pk: int):
         "found": _receipt_row(found, titles) if found else None,
         "searched": searched,
         "q": q,
-        "total": total,
-        "number": min(number, pages),
-        "pages": pages,
-        "prev": number - 1 if number > 1 else None,
-        "next": number + 1 if number < pages else None,
+        "total": data["count"],
+        "next_after": data["next_after"],
+        "prev_before": data["prev_before"],
     }
     return render(request, "portal/poll_receipts.html", ctx)
 
@@ -118,15 +121,12 @@ def poll_recount(request, pk: int):
     poll = _poll(request, pk, closed=True)
     if not poll.chain_head:
         polls_svc.seal(poll)  # closed by time and nobody read it since: seal it now, as any read after close does
-    poll.refresh_from_db()  # the checkpoints, deferred above, are what a recount compares
-    key = f"votes:recount:{poll.pk}:{poll.chain_head}"
-    rc = cache.get(key)
-    if rc is None:
-        rc = polls_svc.recount(poll)
-        cache.set(key, rc, RECOUNT_CACHE_SECONDS)  # public and heavy: one recount a minute per poll
+        poll = _poll(request, pk, closed=True)
+    latest = polls_svc.latest_recount(poll)
+    rc, recounted_at = latest if latest else (None, None)
     titles = {o.pk: o.title for o in poll.options.all()}
     published = {o["id"]: o["votes"] for o in (poll.published_tally or {}).get("options", [])}
-    recounted = {o["id"]: o["votes"] for o in rc.tally.get("options", [])}
+    recounted = {o["id"]: o["votes"] for o in (rc.tally if rc else {}).get("options", [])}
     rows = [
         {"title": title, "published": published.get(oid, 0), "recounted": recounted.get(oid, 0)}
         for oid, title in titles.items()
@@ -134,21 +134,21 @@ def poll_recount(request, pk: int):
     ctx = {
         "poll": poll,
         "rc": rc,
+        "recounted_at": recounted_at,
         "rows": rows,
         "published_total": (poll.published_tally or {}).get("total_ballots", 0),
-        "recounted_total": rc.tally.get("total_ballots", 0),
-        "all_match": rc.tally_matches and rc.chain_matches,
+        "recounted_total": rc.tally.get("total_ballots", 0) if rc else 0,
+        "all_match": bool(rc) and rc.tally_matches and rc.chain_matches,
     }
     return render(request, "portal/poll_recount.html", ctx)
 
 
 def poll_record_json(request, pk: int):
-    """Everything needed to recount by hand: options, the published tally, the chain and every receipt."""
+    """Everything needed to recount by hand: options, the published tally, the chain and every receipt,
+    streamed (a 1.6M-ballot record is tens of MB: built in memory per download it would not scale)."""
     poll = _poll(request, pk, closed=True)
-    record = polls_svc.public_record(poll)
-    resp = HttpResponse(
-        json.dumps(record, ensure_ascii=False, indent=1), content_type="application/json; charset=utf-8"
-    )
+    pieces = polls_svc.public_record_chunks(poll)  # checks before the first byte goes out
+    resp = StreamingHttpResponse((piece.encode() for piece in pieces), content_type="application/json; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}-record.json"'
     resp["Access-Control-Allow-Origin"] = "*"
     return resp

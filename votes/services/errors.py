@@ -15,6 +15,8 @@ class VoteErrors:
     # Results and records.
     RESULTS_HIDDEN = "results_hidden"
     NOT_CLOSED = "not_closed"
+    # A poll sealed before recounts were stored, being counted for the first time by another request.
+    RECOUNT_PENDING = "recount_pending"
     # Cadres.
     ADMIN_REQUIRED = "admin_required"
     ALREADY_CLOSED = "already_closed"

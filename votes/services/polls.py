@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from collections.abc import Iterator
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -33,7 +34,18 @@ from ..models import COUNTER_SHARDS, Ballot, Eligibility, Option, OptionCount, P
 from . import receipts as receipt_codes
 from .ballots import ballot_day, cast_ballot, eligibility_error, state_error
 from .errors import VoteErrors
-from .tally import Recount, counters, ensure_sealed, is_closed, recount, seal, seal_due_polls
+from .tally import (
+    Recount,
+    counters,
+    ensure_sealed,
+    is_closed,
+    latest_recount,
+    recount,
+    refresh_recount,
+    refresh_stale_recounts,
+    seal,
+    seal_due_polls,
+)
 
 __all__ = [
     "Recount",
@@ -49,8 +61,12 @@ __all__ = [
     "polls_for_user",
     "public_record",
     "public_record_chunks",
+    "latest_recount",
     "receipts_page",
+    "receipts_window",
     "recount",
+    "refresh_recount",
+    "refresh_stale_recounts",
     "require_closed",
     "results",
     "results_for",
@@ -487,6 +503,39 @@ def receipts_page(poll: Poll, page: int = 1, page_size: int = 100) -> dict:
     return {"items": [_receipt_item(*r) for r in rows], "count": count}
 
 
+MAX_RECEIPTS_PAGE = 200
+
+
+def receipts_window(poll: Poll, *, after: int | None = None, before: int | None = None, size: int = 100) -> dict:
+    """One page of the receipts list, found by ballot id (keyset) rather than by offset, so the last
+    page of a 1.6M-ballot poll costs what the first does: `after` an id (the next page), `before` an
+    id (the previous one), or neither (the first page); `before` past the last id gives the last
+    page. → {"items", "count", "next_after", "prev_before"}: the cursors of the
+    neighbouring pages, None at either end. At most MAX_RECEIPTS_PAGE items. After close only."""
+    poll = require_closed(poll)
+    size = min(max(1, int(size)), MAX_RECEIPTS_PAGE)
+    fields = ("id", "receipt", "choices", "void_id", "created_at")
+    ballots = Ballot.objects.filter(poll_id=poll.pk)
+    if before is not None:
+        rows = list(ballots.filter(id__lt=before).order_by("-id").values_list(*fields)[: size + 1])
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        more_after = bool(rows) and ballots.filter(id__gt=rows[-1][0]).exists()
+    else:
+        page = ballots.filter(id__gt=after) if after is not None else ballots
+        rows = list(page.order_by("id").values_list(*fields)[: size + 1])
+        more_after = len(rows) > size
+        rows = rows[:size]
+        more_before = after is not None and bool(rows) and ballots.filter(id__lt=rows[0][0]).exists()
+    count = poll.chain_length if poll.chain_head else ballots.count()
+    return {
+        "items": [_receipt_item(*r) for r in rows],
+        "count": count,
+        "next_after": rows[-1][0] if rows and more_after else None,
+        "prev_before": rows[0][0] if rows and more_before else None,
+    }
+
+
 def find_receipt(poll: Poll, code: object) -> dict | None:
     """The ballot behind a receipt (typed with or without dashes, any case), or None."""
     code = receipt_codes.normalize(code)
@@ -500,20 +549,28 @@ def find_receipt(poll: Poll, code: object) -> dict | None:
     return _receipt_item(*row) if row else None
 
 
-def public_record_chunks(poll: Poll, chunk: int = 5000):
-    """public_record as JSON text, in pieces (for a streaming response): a big poll's ballots are
-    never all in memory at once. The same document as json.dumps(public_record(poll))."""
+def public_record_chunks(poll: Poll, chunk: int = 5000) -> Iterator[str]:
+    """public_record as JSON text, in pieces (for a streaming response): the same document as
+    json.dumps(public_record(poll)), with the ballots read CHUNK at a time by id (tally.stream), so
+    a big poll's ballots are never all in memory at once. Checks (closed, sealed) happen here, before
+    the first piece: a streaming response cannot turn into an error once it has started."""
     import json
-
-    from .tally import stream
 
     record = public_record(poll, with_ballots=False)
     del record["ballots"]  # last: streamed after the rest
     head = json.dumps(record, ensure_ascii=False)
-    yield head[:-1] + ', "ballots": ['
+    return _record_pieces(poll.pk, head[:-1] + ', "ballots": [', chunk)
+
+
+def _record_pieces(poll_id: int, head: str, chunk: int) -> Iterator[str]:
+    import json
+
+    from .tally import stream
+
+    yield head
     first = True
     part: list[str] = []
-    for bid, receipt, choices, stamp, void_id in stream(poll.pk):
+    for bid, receipt, choices, stamp, void_id in stream(poll_id):
         part.append(json.dumps([bid, receipt, [int(c) for c in choices.split(",") if c], stamp, void_id]))
         if len(part) >= chunk:
             yield ("" if first else ", ") + ", ".join(part)

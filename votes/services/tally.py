@@ -20,6 +20,13 @@ recompute them from the public receipts list (receipts and choices are public: p
 ballots); a ballot removed or altered after close changes the tally or the chain, and the first
 checkpoint that no longer matches says where.
 
+The recount that the public pages show is stored on the poll (`last_recount`, `recounted_at`), not
+done per request: reading 1.6M ballots for every anonymous visitor would let anyone keep the
+database busy. The seal stores its own count from the ballots as the first recount; `close_polls`
+counts one sealed poll again each run once its last recount is older than RECOUNT_EVERY, and
+`recount_poll` stores what it finds. A ballot altered after close shows on the page from the next
+recount, with its time.
+
 Sealing cannot happen twice: it is claimed by a conditional UPDATE (so a rush of readers right
 after close starts one seal, not many), and written by another conditional UPDATE on an unsealed
 poll. The claim also waits for ballots in flight: on PostgreSQL it locks the poll row FOR UPDATE,
@@ -35,8 +42,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import Poll
@@ -49,6 +57,10 @@ CHUNK = 20_000
 # A seal claimed by a process that died is taken over after this long.
 CLAIM_EXPIRES = dt.timedelta(minutes=15)
 ALGORITHM = "sha256-chain-v1"
+# How old a sealed poll's stored recount may grow before `close_polls` counts its ballots again.
+RECOUNT_EVERY = dt.timedelta(hours=24)
+# A first recount computed on a read (polls sealed before recounts were stored) is claimed for this long.
+RECOUNT_CLAIM_SECONDS = 15 * 60
 
 
 def genesis(poll_id: int) -> str:
@@ -78,9 +90,12 @@ def _stamp_sql() -> str:
     )
 
 
-def stream(poll_id: int, chunk: int = CHUNK) -> Iterator[tuple]:
+def stream(poll_id: int, chunk: int | None = None) -> Iterator[tuple]:
     """(id, receipt, choices, created_at as a chain stamp, void_id) of every ballot of the poll in id
-    order, read in chunks by id (the (poll, id) index), so 1.6M ballots never sit in memory at once."""
+    order, read in chunks by id (the (poll, id) index), so 1.6M ballots never sit in memory at once.
+    Keyset chunks rather than one server-side cursor: each read is a short statement, so a slow
+    download holds no transaction open (and SQLite has no server-side cursor to give)."""
+    chunk = chunk or CHUNK
     last = 0
     sql = (
         f"SELECT id, receipt, choices, {_stamp_sql()}, void_id FROM votes_ballot"
@@ -208,6 +223,10 @@ def seal(poll: Poll) -> bool:
                 computed.tally,
             )
         now = timezone.now()
+        # The seal's count is a recount from the ballots: stored as the first one the pages show.
+        first = Recount(
+            computed.tally, computed.head, True, True, None, computed.length, True, computed.tally, computed.head
+        )
         with transaction.atomic():
             # Nothing can be added after the claim; this only guards against the impossible.
             if _count_ballots(poll.pk) != computed.length:
@@ -218,10 +237,13 @@ def seal(poll: Poll) -> bool:
                 chain_checkpoints=computed.checkpoints,
                 chain_length=computed.length,
                 sealed_at=now,
+                last_recount=dataclasses.asdict(first),
+                recounted_at=now,
             )
         if done:
             poll.published_tally, poll.chain_head = computed.tally, computed.head
             poll.chain_checkpoints, poll.chain_length, poll.sealed_at = computed.checkpoints, computed.length, now
+            poll.last_recount, poll.recounted_at = dataclasses.asdict(first), now
             if poll.closed_at is None:
                 poll.closed_at = poll.closes_at
             log.info("poll %s sealed: %s ballots, head %s", poll.pk, computed.length, computed.head)
@@ -300,6 +322,61 @@ def recount(poll: Poll) -> Recount:
         published_tally=poll.published_tally,
         published_head=poll.chain_head,
     )
+
+
+def stored_recount(poll: Poll) -> tuple[Recount, dt.datetime] | None:
+    """The last recount stored on a sealed poll and when it ran; None if there is none yet."""
+    if not poll.chain_head or not poll.last_recount or poll.recounted_at is None:
+        return None
+    return Recount(**poll.last_recount), poll.recounted_at
+
+
+def refresh_recount(poll: Poll) -> Recount:
+    """Count a sealed poll's ballots again and store the result for the pages (unless the poll was
+    sealed anew meanwhile: the row must still have the head this recount compared with)."""
+    poll = Poll.objects.get(pk=poll.pk)  # with the checkpoints, which the pages defer
+    rc = recount(poll)
+    if rc.sealed:
+        now = timezone.now()
+        Poll.objects.filter(pk=poll.pk, chain_head=poll.chain_head).update(
+            last_recount=dataclasses.asdict(rc), recounted_at=now
+        )
+    return rc
+
+
+def latest_recount(poll: Poll) -> tuple[Recount, dt.datetime] | None:
+    """What the recount pages show: the stored recount of a sealed poll. A poll sealed before
+    recounts were stored is counted once here, by the one reader that claims it; the others get None
+    (in progress) rather than each reading every ballot."""
+    stored = stored_recount(poll)
+    if stored is not None or not poll.chain_head:
+        return stored
+    if not cache.add(f"votes:recounting:{poll.pk}", 1, RECOUNT_CLAIM_SECONDS):
+        return None
+    try:
+        refresh_recount(poll)
+    finally:
+        cache.delete(f"votes:recounting:{poll.pk}")
+    poll.refresh_from_db(fields=["last_recount", "recounted_at"])
+    return stored_recount(poll)
+
+
+def refresh_stale_recounts(now: dt.datetime | None = None, *, limit: int = 1) -> list[int]:
+    """Count again the sealed polls whose stored recount is the oldest and older than RECOUNT_EVERY
+    (or missing), `limit` of them: for `close_polls`, so a big poll's recount costs one cron run a
+    day, never a visitor's request. Returns their ids."""
+    now = now or timezone.now()
+    stale = (
+        Poll.objects.exclude(chain_head="")
+        .filter(Q(recounted_at__isnull=True) | Q(recounted_at__lt=now - RECOUNT_EVERY))
+        .order_by(F("recounted_at").asc(nulls_first=True), "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    done = []
+    for pk in list(stale):
+        refresh_recount(Poll(pk=pk))
+        done.append(pk)
+    return done
 
 
 def verify_record(record: dict) -> tuple[bool, list[str]]:

@@ -354,3 +354,34 @@ def test_new_accounts_refused_with_their_own_message(api, district):
     r = api(veteran).post(f"/api/v1/polls/{poll['id']}/ballots", {"option_ids": [poll["options"][0]["id"]]})
     assert r.status_code == 201, r.content
     assert list(Ballot.objects.values_list("voter_id", "new_account")) == [(veteran.pk, False)]
+
+
+@pytest.mark.django_db
+def test_public_receipts_page_by_keyset_and_the_recount_is_the_stored_one(api, district, monkeypatch):
+    from votes.services import polls, tally
+
+    p = b.poll(district.admin_a, district.street_a)
+    option = b.option_ids(p)[0]
+    receipts = [polls.cast_ballot(b.member(district.union_a1).user, p.pk, [option]).receipt for _ in range(5)]
+    polls.close_poll(district.admin_a, p)
+    anon = api()
+    url = f"/api/v1/polls/{p.pk}/receipts"
+    first = anon.get(url, data={"page_size": 2}).json()
+    assert [i["receipt"] for i in first["items"]] == receipts[:2] and first["count"] == 5
+    seen, cursor = [], first["next_after"]
+    seen += [i["receipt"] for i in first["items"]]
+    while cursor is not None:
+        page = anon.get(url, data={"page_size": 2, "after": cursor}).json()
+        seen += [i["receipt"] for i in page["items"]]
+        cursor = page["next_after"]
+    assert seen == receipts and page["prev_before"] is not None
+    back = anon.get(url, data={"page_size": 2, "before": page["prev_before"]}).json()
+    assert [i["receipt"] for i in back["items"]] == receipts[2:4]
+    for bad in ({"after": "x"}, {"before": -5}):
+        r = anon.get(url, data=bad)
+        assert r.status_code == 422 and r.json()["error"]["fields"], bad
+    # The recount comes from the poll, counted at the seal: a request never reads every ballot.
+    c = api(b.member(district.union_a1).user)
+    monkeypatch.setattr(tally, "compute", None)  # any call would fail
+    rc = c.get(f"/api/v1/polls/{p.pk}/recount").json()
+    assert rc["tally_matches"] and rc["chain_matches"] and rc["ballots"] == 5 and rc["recounted_at"]
