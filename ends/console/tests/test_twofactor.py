@@ -56,7 +56,7 @@ def test_an_sms_session_cannot_open_the_console(client, district, who):
         assert r["Location"].startswith(LOGIN + "?next=")
     page = client.get(LOGIN)
     assert page.status_code == 200
-    assert "通过短信验证码登录" in page.content.decode()
+    assert "短信验证码登录的账号不能直接进入" in page.content.decode()
 
 
 def test_an_sms_login_over_a_console_session_drops_its_proofs(client, district):

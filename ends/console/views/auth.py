@@ -45,8 +45,8 @@ def login_view(request):
             return redirect(next_url or "console:home")
         if twofactor.signed_in_by_password(request):
             return _to_code_step(next_url)
-        # Signed in on the member end by SMS code: the console needs the password.
-        notice = _("您当前是通过短信验证码登录的。进入管理平台需要使用手机号和密码登录。")
+        # Signed in elsewhere (an SMS code on /m/, the cadre end): the console needs its own password login.
+        notice = _("进入管理平台需要在此用手机号和密码登录，短信验证码登录的账号不能直接进入。")
     errors: dict[str, str] = {}
     phone = ""
     status = 200
