@@ -106,3 +106,23 @@ def reseal(election_id: int) -> int:
     one shuffled batch with fresh ids. Returns the number of ballots."""
     marks = _take(PooledBallot._meta.db_table, election_id) + _take(ElectionBallot._meta.db_table, election_id)
     return _publish(election_id, marks)
+
+
+def scrub() -> bool:
+    """After a flush or a close, outside any transaction: drop what the deletions left behind.
+
+    PostgreSQL: VACUUM the two ballot tables, so the deleted pool rows (whose xmin is their voters'
+    roll rows') and the ballots' earlier versions stop being dead tuples; it takes no lock that
+    stops ballots. SQLite: a TRUNCATE checkpoint, so the -wal file no longer holds the pages each
+    ballot's transaction wrote (it gives up quietly while readers are busy). Returns whether it ran."""
+    if connection.in_atomic_block:
+        return False
+    tables = f"{PooledBallot._meta.db_table}, {ElectionBallot._meta.db_table}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"VACUUM {tables}")
+        elif connection.vendor == "sqlite":
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            return False
+    return True

@@ -119,3 +119,25 @@ def test_a_periodic_flush_unlinks_the_pooled_ballots_while_voting_goes_on(distri
 def test_sqlite_ballot_tables_have_no_rowid():
     for model in (ElectionBallot, PooledBallot):
         assert "WITHOUT ROWID" in _table_sql(model._meta.db_table)
+
+
+def test_close_elections_flushes_full_pools_and_scrubs(district):
+    import io
+
+    from django.core.management import call_command
+
+    e, voters, plan = _cast_in_order(district)
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ballots, "FLUSH_MIN_BATCH", N)
+        mp.setattr(ballots.flush_open, "__kwdefaults__", {"min_batch": N})
+        call_command("close_elections", stdout=out)
+    assert f"election {e.pk}: {N} pooled ballots flushed" in out.getvalue()
+    assert "vacuumed" in out.getvalue()
+    _assert_unlinked(e, voters, plan)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'elections_pooledballot'")
+            (dead,) = cursor.fetchone()
+        # Statistics lag a little, but after VACUUM the deleted pool rows are no longer dead tuples.
+        assert dead == 0

@@ -15,5 +15,8 @@ class Command(BaseCommand):
             self.stdout.write(f"election {pk}: {outcome}")
         if not done:
             self.stdout.write("no election due")
-        for pk, moved in ballots.flush_open():
+        flushed = ballots.flush_open()
+        for pk, moved in flushed:
             self.stdout.write(f"election {pk}: {moved} pooled ballots flushed")
+        if (any(outcome == "closed" for _pk, outcome in done) or flushed) and ballots.scrub():
+            self.stdout.write("ballot tables vacuumed / WAL checkpointed")
