@@ -190,11 +190,10 @@ def lottery_for_member(user, lottery_id: object) -> Lottery:
     """The lottery if the person's scope reaches it (404 otherwise; a follower may see any)."""
     lottery = get_lottery(lottery_id)
     member = member_of(user)
-    if (
-        member is not None
-        and lottery.org.path not in scoping.self_and_ancestor_paths(member.org.path)
-        and not scoping.covers(user, lottery.org)
-    ):
+    if member is not None and lottery.org.path in scoping.self_and_ancestor_paths(member.org.path):
+        return lottery
+    # A cadre who is not a member is no follower: their roles are their scope.
+    if (member is not None or scoping.is_cadre(user)) and not scoping.covers(user, lottery.org):
         raise NotFound(_("未找到该抽奖"))
     return lottery
 

@@ -168,12 +168,13 @@ def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
 
 
 def _check_scope(user, reward: Reward) -> None:
+    """A member reaches their union's rewards and its ancestors', a cadre their subtree's; a follower
+    (neither) sees every reward's page and is told not_eligible on redeeming (API.md). A cadre who
+    is not a member is no follower: another subtree's reward is not found."""
     standing = standing_of(user)
-    if (
-        standing.org_path is not None
-        and not standing.org_path.startswith(reward.org.path)
-        and not scoping.covers(user, reward.org)
-    ):
+    if standing.org_path is not None and standing.org_path.startswith(reward.org.path):
+        return
+    if (standing.org_path is not None or scoping.is_cadre(user)) and not scoping.covers(user, reward.org):
         raise NotFound(_("未找到该商品"))
 
 
