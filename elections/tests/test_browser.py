@@ -25,7 +25,7 @@ def _member_login(page, member) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, district):
-    voters = roll(district.union_a1, 4)
+    voters = roll(district.union_a1, 5)  # 5: the fewest ballots whose record lists them one by one
     e = election(
         district.admin_a1,
         district.union_a1,
@@ -73,7 +73,7 @@ def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, distric
     screenshot(console, "console-elections-list")
     console.click(f"#election-table a[href='/console/elections/{e.pk}/']")
     console.wait_for_selector("#close-election")
-    assert console.inner_text("#turnout-voted") == "4"
+    assert console.inner_text("#turnout-voted") == "5"
     assert console.locator("#result-table").count() == 0  # no partial tally while voting
     screenshot(console, "console-election-open")
     console.once("dialog", lambda dlg: dlg.accept())
@@ -92,7 +92,7 @@ def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, distric
     public.goto(f"/elections/{e.pk}/?receipt={receipt}")
     public.wait_for_selector("#receipt-found")
     assert receipt in public.inner_text("#receipts")
-    assert public.locator("#ballot-table tbody tr").count() == 4
+    assert public.locator("#ballot-table tbody tr").count() == 5
     screenshot(public, "portal-election-record")
     public.click("#recount-link")
     public.wait_for_selector("#recount-verdict")
@@ -103,6 +103,28 @@ def test_voter_votes_and_cadre_closes_and_sees_the_elected(page_factory, distric
     page.wait_for_selector("#results")
     assert "当选" in page.inner_text("#results")
     screenshot(page, "member-election-results-phone")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_small_elections_public_record_shows_the_totals_only(page_factory, district):
+    from elections.services import elections as svc
+
+    voters = roll(district.union_a1, 2)
+    e = election(district.admin_a1, district.union_a1, seats=1, names=("欧阳明月", "司马青云"))
+    vote(voters[0], e, ["for", "against"])
+    vote(voters[1], e, ["against", "for"])
+    svc.close_election(district.admin_a1, e.pk)
+    public = page_factory(DESKTOP)
+    public.goto(f"/elections/{e.pk}/")
+    public.wait_for_selector("#withheld")
+    assert public.locator("#ballot-table").count() == 0 and public.locator("#receipts").count() == 0
+    assert "少于 5 张" in public.inner_text("#withheld")
+    screenshot(public, "portal-election-totals-only")
+    public.click("#recount-link")
+    public.wait_for_selector("#recount-verdict")
+    assert "一致" in public.inner_text("#recount-verdict")
+    screenshot(public, "portal-election-recount-totals-only")
 
 
 @pytest.mark.browser

@@ -12,6 +12,7 @@ the recount is recomputed at most every record.RECOUNT_SECONDS.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -96,7 +97,13 @@ def election_recount(request, pk: int):
                 "same": all(c.get(k) == p.get(k) for k in ("for", "against", "abstain", "elected")),
             }
         )
-    ctx = {"election": election, "r": r, "rows": rows, "withheld": records.withheld(election)}
+    ctx = {
+        "election": election,
+        "r": r,
+        "rows": rows,
+        "withheld": records.withheld(election),
+        "computed_at": dt.datetime.fromisoformat(r.computed_at) if r.computed_at else None,
+    }
     return render(request, "portal/election_recount.html", ctx)
 
 
