@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -85,6 +87,18 @@ def install(api: NinjaAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = _("请求体不是有效的JSON") if exc.status_code == 400 else str(exc.message)
         return error_response(exc.status_code, code, message)
+
+    # A body Django cannot parse (a multipart body without its boundary, a body over the size limit)
+    # is the client's mistake, found by schemathesis as 500s.
+    @api.exception_handler(MultiPartParserError)
+    def bad_multipart(request: HttpRequest, exc: MultiPartParserError):
+        return error_response(400, "bad_request", _("上传的表单数据格式不正确"))
+
+    @api.exception_handler(SuspiciousOperation)
+    def suspicious(request: HttpRequest, exc: SuspiciousOperation):
+        if isinstance(exc, RequestDataTooBig):
+            return error_response(413, "too_large", _("请求体过大"))
+        return error_response(400, "bad_request", _("请求无效"))
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404):

@@ -152,3 +152,19 @@ def test_sessions_live_on_the_server_and_the_cookie_carries_only_their_key(clien
     key = client.cookies["sessionid"].value
     assert Session.objects.filter(session_key=key).exists()
     assert ":" not in key and len(key) <= 40  # a signed cookie session is base64 payload + signature
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_without_its_boundary_is_a_400_not_a_500(district, api, client):
+    # Found by schemathesis: Django's parser raised MultiPartParserError, and the API answered 500.
+    from accounts.services import issue_token
+
+    raw, _ = issue_token(district.district_admin)
+    r = client.post(
+        f"/api/v1/orgs/{district.root.pk}/members/import?dry_run=1",
+        data=b"--x\r\n",
+        content_type="multipart/form-data",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["code"] == "bad_request"
