@@ -232,6 +232,19 @@ UNIONHOME_SMS_SIGN_NAME = os.environ.get("UNIONHOME_SMS_SIGN_NAME", "网上职�
 UNIONHOME_SMS_TEMPLATE_CODE = os.environ.get("UNIONHOME_SMS_TEMPLATE_CODE", "")
 UNIONHOME_DEV_INBOX = env_bool("UNIONHOME_DEV_INBOX", DEBUG)
 API_TOKEN_TTL_HOURS = int(os.environ.get("UNIONHOME_TOKEN_TTL_HOURS", "168"))
+# Old PII keys, comma-separated, read only by `manage.py rotate_pii_key` while it re-encrypts.
+UNIONHOME_PII_OLD_KEYS = os.environ.get("UNIONHOME_PII_OLD_KEYS", "")
+# SMS codes per client address an hour, and in all an hour (what an SMS-bombing costs at most).
+UNIONHOME_SMS_IP_HOURLY_LIMIT = int(os.environ.get("UNIONHOME_SMS_IP_HOURLY_LIMIT", "20"))
+UNIONHOME_SMS_GLOBAL_HOURLY_LIMIT = int(os.environ.get("UNIONHOME_SMS_GLOBAL_HOURLY_LIMIT", "2000"))
+# Certification tries per client address an hour (a whole workplace behind one NAT certifies in a
+# morning), and the time every step-one answer takes at least, so no answer is faster than another.
+UNIONHOME_CERTIFY_IP_LIMIT = int(os.environ.get("UNIONHOME_CERTIFY_IP_LIMIT", "300"))
+UNIONHOME_CERTIFY_MIN_SECONDS = float(os.environ.get("UNIONHOME_CERTIFY_MIN_SECONDS", "0.3"))
+# Unmasked views of ID numbers and phones a cadre may open in the console an hour.
+CONSOLE_UNMASK_LIMIT = int(os.environ.get("UNIONHOME_UNMASK_LIMIT", "30"))
+# Uploads waiting for a background job (large rosters): private, never under MEDIA_ROOT.
+UPLOADS_DIR = Path(os.environ.get("UNIONHOME_UPLOADS_DIR", VAR_DIR / "uploads"))
 MEMBER_CARD_TTL_SECONDS = 300
 SITE_NAME = _("网上职工之家")
 

@@ -168,3 +168,21 @@ def test_a_multipart_body_without_its_boundary_is_a_400_not_a_500(district, api,
     )
     assert r.status_code == 400, r.content
     assert r.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.django_db
+def test_the_schedule_clears_expired_sessions():
+    import datetime as dt
+
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    old, fresh = SessionStore(), SessionStore()
+    old["x"], fresh["x"] = 1, 2
+    old.create()
+    fresh.create()
+    Session.objects.filter(session_key=old.session_key).update(expire_date=timezone.now() - dt.timedelta(days=1))
+    call_command("run_schedule", "--once")
+    assert set(Session.objects.values_list("session_key", flat=True)) == {fresh.session_key}

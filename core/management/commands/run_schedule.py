@@ -27,6 +27,7 @@ JOBS: list[tuple[str, int]] = [
     ("expire_points", 3600),
     ("purge_accounts", 3600),
     ("purge_idempotency", 3600),
+    ("clearsessions", 3600),  # Django's: expired server-side sessions
 ]
 
 
