@@ -129,6 +129,27 @@ class Server:
         assert r.status == 200, r.body
         return r.json()["token"]
 
+    def issue_tokens(self, phones: list[str]) -> list[tuple[str, int]]:
+        """[(bearer token, user id)] for these accounts, issued in one `manage.py shell` on the server's
+        database instead of one password login each (production's hasher costs ~0.3 s a login)."""
+        code = (
+            "import json, sys; from accounts.models import User; from accounts.services import issue_token; "
+            "from core import pii; phones = json.loads(sys.stdin.read()); "
+            "users = [User.objects.get(phone_hash=pii.phone_index(p)) for p in phones]; "
+            "print(json.dumps([[issue_token(u)[0], u.pk] for u in users]))"
+        )
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=REPO,
+            env=self.env,
+            input=json.dumps(phones),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return [(t, uid) for t, uid in json.loads(done.stdout.strip().splitlines()[-1])]
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
