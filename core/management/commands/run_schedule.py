@@ -20,6 +20,7 @@ log = logging.getLogger("unionhome.schedule")
 # (command, every so many seconds)
 JOBS: list[tuple[str, int]] = [
     ("close_polls", 60),
+    ("resume_imports", 60),  # roster imports whose worker died go back in the queue (members/resume.py)
     ("close_elections", 60),
     ("draw_lotteries", 60),
     ("send_activity_reminders", 300),
