@@ -14,7 +14,7 @@ from ninja.errors import HttpError
 
 from core import idempotency
 from core.audit import client_ip
-from core.errors import DomainError, Invalid
+from core.errors import Invalid, NotFound
 from elections.models import Election, ElectionStatus
 from elections.services import elections as svc
 from elections.services import record as records
@@ -159,7 +159,8 @@ class _Duplicate(Exception):
     keys: list[str]
 
 
-@router.post("/elections/{int:election_id}/ballots", response={201: dict})
+# Its own url_name: the poll ballot's view is also called ballot_cast, and only this one is secret.
+@router.post("/elections/{int:election_id}/ballots", response={201: dict}, url_name="election_ballot_cast")
 def ballot_cast(request: HttpRequest, election_id: int):
     """Cast the caller's secret ballot: `{"marks": {"<candidate id>": "for"|"against"|"abstain"}}`."""
     svc.election_for(request.auth, election_id)  # 404 before reading the body
@@ -175,7 +176,7 @@ def _ballot_replayed(user, kwargs: dict) -> HttpResponse:
 
 
 # Neither the marks nor the receipt are kept beside the key (core.idempotency "Secret operations").
-idempotency.keeps_secret("api:ballot_cast", _ballot_replayed)
+idempotency.keeps_secret("api:election_ballot_cast", _ballot_replayed)
 
 
 @router.post("/elections/{int:election_id}/close", response=dict)
@@ -212,9 +213,11 @@ def election_next_round(request: HttpRequest, election_id: int, payload: RoundIn
 
 
 def _closed(election_id: int) -> Election:
+    """A closed election, whose record is public; an open one answers as a missing one (anyone may
+    call the record operations, and an open election of a union's members is not theirs to learn)."""
     election = svc.close_if_due(svc.get_election(election_id))
     if election.status != ElectionStatus.CLOSED:
-        raise DomainError(svc.ElectionErrors.NOT_CLOSED, _("选举尚未结束，记录在投票结束后公布"))
+        raise NotFound(_("未找到该选举"))
     return election
 
 

@@ -179,10 +179,13 @@ class ReceiptQuery(Paging):
 
 
 def _public_poll(poll_id: int) -> Poll:
+    """A poll whose record is public: closed. An open one answers as a missing one, since anyone
+    may call this and a members-only poll's existence is not theirs to learn (the portal does the
+    same)."""
     poll = Poll.objects.select_related("org").defer("chain_checkpoints").filter(pk=poll_id).first()
-    if poll is None:
+    if poll is None or not polls.is_closed(poll):
         raise NotFound(_("未找到该投票"))
-    return poll
+    return polls.ensure_sealed(poll)
 
 
 @router.get("/polls/{int:poll_id}/receipts", auth=None)

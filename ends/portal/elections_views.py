@@ -1,8 +1,10 @@
 """Public election pages (/elections/<id>/): after close, the result, every receipt, the anonymous
 ballots with the hash chain, a live recount, and the record as JSON for anyone to re-verify.
 
-No sign-in: the record names no voter (receipts and random ballot ids only). Before close the
-page says when the record will appear, with the turnout count and nothing else. With fewer than
+No sign-in: the record names no voter (receipts and random ballot ids only). Before close every
+page answers 404, as for a missing election: an open election of a union's members (its title, its
+candidates, its turnout) is not the public's to see; voters follow it at /m/elections/, cadres in
+the console. With fewer than
 record.MIN_PUBLISHED_BALLOTS ballots only the totals are shown.
 
 A closed election's record is sealed: computed once and served from the cache (record.sealed_*);
@@ -27,10 +29,14 @@ PER_PAGE = 300
 
 
 def _election(pk: int):
+    """The election, closed; 404 for a missing one and an open one alike."""
     try:
-        return svc.close_if_due(svc.get_election(pk))
+        election = svc.close_if_due(svc.get_election(pk))
     except NotFound:
         raise Http404 from None
+    if election.status != ElectionStatus.CLOSED:
+        raise Http404
+    return election
 
 
 def _names(election) -> dict[int, str]:
@@ -40,9 +46,6 @@ def _names(election) -> dict[int, str]:
 def election_public(request, pk: int):
     election = _election(pk)
     ctx: dict = {"election": election, "candidates": svc.candidates_of(election)}
-    if election.status != ElectionStatus.CLOSED:
-        ctx["voted"] = svc.turnout(election)
-        return render(request, "portal/election_pending.html", ctx)
     record = records.sealed_record(election)
     names = {c.pk: c.name for c in ctx["candidates"]}
     order = [c["id"] for c in record["candidates"]]
@@ -77,12 +80,6 @@ def election_public(request, pk: int):
 def election_recount(request, pk: int):
     """Recount now, from the stored ballots, and say whether it matches the published result."""
     election = _election(pk)
-    if election.status != ElectionStatus.CLOSED:
-        return render(
-            request,
-            "portal/election_pending.html",
-            {"election": election, "candidates": svc.candidates_of(election), "voted": svc.turnout(election)},
-        )
     r = records.sealed_recount(election)
     names = _names(election)
     published = {c["id"]: c for c in r.published.get("candidates", [])}
@@ -110,8 +107,6 @@ def election_recount(request, pk: int):
 def election_record_json(request, pk: int):
     """The record as a download: `manage.py recount_election --json FILE` checks it offline."""
     election = _election(pk)
-    if election.status != ElectionStatus.CLOSED:
-        raise Http404
     resp = HttpResponse(records.sealed_record_json(election), content_type="application/json; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="election-{pk}-record.json"'
     resp["Access-Control-Allow-Origin"] = "*"
