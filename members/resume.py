@@ -126,9 +126,12 @@ def _run(job: ImportJob) -> None:
     if resuming:
         log.warning("import job %s resumes after %s of %s rows", job.pk, job.progress, job.total)
     else:
-        ImportJob.objects.filter(pk=job.pk).update(
+        started = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(
             status=ImportStatus.RUNNING, progress=0, created=0, updated=0, unchanged=0, errors=[]
         )
+        if not started:
+            jobs.discard_upload_if_ended(job.pk)
+            return  # cancelled between the read and now: a cancel is never undone
         job.refresh_from_db()
     try:
         with open(job.stored_path, "rb") as f:
@@ -140,36 +143,28 @@ def _run(job: ImportJob) -> None:
         start = -(-done_good // importing.CHUNK) * importing.CHUNK  # the first batch not committed
         stored_errors = list(job.errors) if resuming else []
         if start == 0:
-            ImportJob.objects.filter(pk=job.pk).update(progress=bad, total=total)
+            ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(progress=bad, total=total)
         for at in range(start, len(good), importing.CHUNK):
-            batch = importing.ImportResult()
-            with transaction.atomic():
-                importing.store_rows(job.org, good[at : at + importing.CHUNK], dry_run=job.dry_run, result=batch)
-                stored_errors += [e.as_dict() for e in batch.errors]
-                job.created += batch.created
-                job.updated += batch.updated
-                job.unchanged += batch.unchanged
-                job.progress = bad + min(at + importing.CHUNK, len(good))
-                # The checkpoint commits with the batch: both or neither survive a crash.
-                ImportJob.objects.filter(pk=job.pk).update(
-                    progress=job.progress,
-                    total=total,
-                    created=job.created,
-                    updated=job.updated,
-                    unchanged=job.unchanged,
-                    errors=stored_errors,
-                )
+            stored_errors = _store_batch(job, good, at, bad=bad, total=total, errors=stored_errors)
+            if stored_errors is None:
+                log.info("import job %s was cancelled; stopped after %s of %s rows", job.pk, job.progress, total)
+                jobs.discard_upload_if_ended(job.pk)
+                return
     except importing.ImportFileError as e:
-        ImportJob.objects.filter(pk=job.pk).update(
+        ImportJob.objects.filter(pk=job.pk, status__in=jobs.ACTIVE).update(
             status=ImportStatus.FAILED, failure=e.message, finished_at=timezone.now()
         )
         return
     except Exception:
-        ImportJob.objects.filter(pk=job.pk).update(
+        failed = ImportJob.objects.filter(pk=job.pk, status__in=jobs.ACTIVE).update(
             status=ImportStatus.FAILED,
             failure="导入过程中出现内部错误，已导入的数据保留，可重新上传继续",
             finished_at=timezone.now(),
         )
+        if not failed:
+            # Cancelled meanwhile (its upload deleted under us, say): the cancel stands.
+            log.info("import job %s ended while running", job.pk, exc_info=True)
+            return
         raise
     result = importing.ImportResult(
         created=job.created,
@@ -181,6 +176,45 @@ def _run(job: ImportJob) -> None:
     job.refresh_from_db()
     jobs._finish(job, result)
     Path(job.stored_path).unlink(missing_ok=True)
+
+
+class _Cancelled(Exception):
+    """Raised inside a batch's transaction to roll the batch back: the job is no longer running."""
+
+
+def _store_batch(job: ImportJob, good: list, at: int, *, bad: int, total: int, errors: list) -> list | None:
+    """Store the batch of good rows starting at `at` with the job's checkpoint, in one transaction.
+
+    Returns the job's row errors so far, or None when the job is no longer running (cancelled):
+    the checkpoint is a conditional UPDATE on the running status, and when it changes no row the
+    batch is rolled back with it and nothing more is stored.
+    """
+    batch = importing.ImportResult()
+    try:
+        with transaction.atomic():
+            importing.store_rows(job.org, good[at : at + importing.CHUNK], dry_run=job.dry_run, result=batch)
+            stored_errors = errors + [e.as_dict() for e in batch.errors]
+            progress = bad + min(at + importing.CHUNK, len(good))
+            # The checkpoint commits with the batch: both or neither survive a crash. It locks the
+            # job's row, so a cancel either lands before it (no row changes: roll back, stop) or
+            # after the commit (the next batch stops).
+            kept = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+                progress=progress,
+                total=total,
+                created=job.created + batch.created,
+                updated=job.updated + batch.updated,
+                unchanged=job.unchanged + batch.unchanged,
+                errors=stored_errors,
+            )
+            if not kept:
+                raise _Cancelled
+    except _Cancelled:
+        return None
+    job.created += batch.created
+    job.updated += batch.updated
+    job.unchanged += batch.unchanged
+    job.progress = progress
+    return stored_errors
 
 
 # --- the sweep --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -93,3 +94,28 @@ def test_a_request_time_import_whose_process_died_is_marked_failed(district):
     assert resume.sweep(now=later) == [(job.pk, "failed: interrupted in its request")]
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and "重新上传" in job.failure
+
+
+def test_a_job_cancelled_after_its_first_batch_stores_no_later_batch(district, batches_of_five, monkeypatch):
+    job = _queued_job(district, good_rows(17))
+    stored_path = Path(job.stored_path)
+    assert stored_path.exists()
+
+    real = resume._store_batch
+    calls = {"n": 0}
+
+    def cancelled_after_the_first(*args, **kwargs):
+        calls["n"] += 1
+        answer = real(*args, **kwargs)
+        if calls["n"] == 1:  # the cadre cancels while the worker is between batches
+            jobs.cancel_import(district.admin_a1, job.pk)
+        return answer
+
+    monkeypatch.setattr(resume, "_store_batch", cancelled_after_the_first)
+    resume.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and job.failure == "已取消"
+    assert Member.objects.filter(org=district.union_a1).count() == 5  # the first batch only
+    assert calls["n"] == 2  # the second batch was rolled back, the third never started
+    assert (job.progress, job.created) == (5, 5)
+    assert not stored_path.exists()
