@@ -49,19 +49,23 @@ def _not_published(poll: Poll) -> None:
 # --- setting up ------------------------------------------------------------------------------------
 
 
-def eligible_judges(poll: Poll, user_ids: list[int]) -> set[int]:
-    """Which of these accounts may judge the contest: active accounts of people within the poll's
-    org subtree — certified members of a union in it, or cadres with a role on an org in it.
+def judge_pool(org):
+    """The accounts that may judge a contest of `org`: active accounts of people within its
+    subtree — certified members of a union in it, or cadres with a role on an active org in it.
+    The console's judge picker offers exactly these; set_judges accepts exactly these.
 
     A contest is its union's own affair, and an admin of a small union must not be able to turn
     the judges' list into a directory of the whole deployment: anyone else is refused exactly like
     an id that does not exist."""
-    path = poll.org.path
+    path = org.path
     members = Q(member__certified_at__isnull=False, member__org__path__startswith=path)
     cadres = Q(pk__in=CadreRole.objects.filter(org__path__startswith=path, org__is_active=True).values("user_id"))
-    return set(
-        User.objects.filter(members | cadres, pk__in=user_ids, is_active=True).values_list("pk", flat=True).distinct()
-    )
+    return User.objects.filter(members | cadres, is_active=True).distinct()
+
+
+def eligible_judges(poll: Poll, user_ids: list[int]) -> set[int]:
+    """Which of these accounts may judge the contest (judge_pool of the poll's org)."""
+    return set(judge_pool(poll.org).filter(pk__in=user_ids).values_list("pk", flat=True))
 
 
 @transaction.atomic

@@ -302,6 +302,46 @@ def test_people_search_masks_phones_and_stays_in_scope(client, district):
     assert "评委甲" in html and inside.user.phone not in html
 
 
+
+def _offered(client, **params) -> list[int]:
+    import re
+
+    html = client.get(reverse("console:poll_people"), params).content.decode()
+    return [int(i) for i in re.findall(r'name="judge_ids" value="(\d+)"', html)]
+
+
+def test_judge_picker_offers_exactly_who_may_judge_the_contest(client, district):
+    from votes.services import contest
+
+    certified = make_member(district.union_a1, "评委甲")
+    uncertified = make_member(district.union_a1, "评委乙", certified=False)
+    sibling = make_member(district.union_a2, "评委丙")  # in the cadre's scope, outside the poll's org
+    cadre = make_member(district.union_a1, "评委丁", certified=False, user=district.admin_a1)
+    poll = _poll(district, org=district.union_a1, kind="contest", vote_weight=50)
+    client.force_login(district.admin_a)
+
+    offered = _offered(client, q="评委", poll=poll.pk)
+    assert sorted(offered) == sorted([certified.user_id, cadre.user_id])
+    assert uncertified.user_id not in offered and sibling.user_id not in offered
+    assert _offered(client, q=uncertified.user.phone, poll=poll.pk) == []
+    assert sorted(contest.eligible_judges(poll, [certified.user_id, uncertified.user_id, sibling.user_id])) == [
+        certified.user_id
+    ]
+    contest.set_judges(district.admin_a, poll, offered)  # every one offered is accepted
+    assert poll.judges.count() == 2
+
+    # The new-contest form asks for its org's pool.
+    assert sorted(_offered(client, q="评委", org=district.union_a1.pk)) == sorted(offered)
+    assert sorted(_offered(client, q="评委", org=district.street_a.pk)) == sorted(
+        [certified.user_id, cadre.user_id, sibling.user_id]
+    )
+
+    outside = _poll(district, org=district.union_b1)
+    assert client.get(reverse("console:poll_people"), {"q": "评委", "poll": outside.pk}).status_code == 404
+    assert client.get(reverse("console:poll_people"), {"q": "评委", "poll": "x"}).status_code == 404
+    assert client.get(reverse("console:poll_people"), {"q": "评委", "poll": "9" * 30}).status_code == 404
+
+
 # --- contests ---------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,6 @@ from core.errors import DomainError, Invalid, NotFound
 from ends.member.votes_views import photo_response, result_rows
 from members.models import Member
 from orgs import scoping
-from orgs.models import CadreRole
 from votes.models import Ballot, Eligibility, Poll, PollKind, ResultsVisibility
 from votes.services import contest as contest_svc
 from votes.services import monitor as monitor_svc
@@ -284,21 +283,24 @@ def org_pick(request):
 
 @cadre_required
 def people_search(request):
-    """htmx: accounts to pick as judges, by name or full phone — members of the cadre's subtree and
-    cadres holding a role in it; phones masked."""
+    """htmx: accounts to pick as judges, by name or full phone — exactly those who may judge a
+    contest of the poll's org (?poll=, in scope) or of the org a new contest is for (?org=, in
+    scope): contest_svc.judge_pool, the rule set_judges applies; phones masked."""
     q = (request.GET.get("q") or "").strip()[:30]
+    poll_id = request.GET.get("poll")
+    if poll_id is not None:
+        ok = poll_id.isdigit() and len(poll_id) < 19
+        org = _poll_for_cadre(request.user, int(poll_id) if ok else 0).org  # not in scope: 404
+    else:
+        org = current_org(request)
     results: list[dict] = []
     if q:
-        in_scope = Q(member__isnull=False) & scoping.path_q(request.user, "member__org__path")
-        in_scope |= Q(pk__in=CadreRole.objects.filter(scoping.path_q(request.user, "org__path")).values("user_id"))
-        users = User.objects.filter(in_scope, is_active=True)
+        users = contest_svc.judge_pool(org)
         if PHONE_RE.match(q):
             users = users.filter(phone_hash=pii.phone_index(q))
         else:
             users = users.filter(Q(name__icontains=q) | Q(member__name__icontains=q))
-        results = [
-            _person(u) for u in users.select_related("member__org").distinct().order_by("name", "id")[:PEOPLE_RESULTS]
-        ]
+        results = [_person(u) for u in users.select_related("member__org").order_by("name", "id")[:PEOPLE_RESULTS]]
     return page(request, "console/poll_people.html", {"q": q, "results": results})
 
 
