@@ -232,7 +232,8 @@ UNIONHOME_SMS_SIGN_NAME = os.environ.get("UNIONHOME_SMS_SIGN_NAME", "网上职�
 UNIONHOME_SMS_TEMPLATE_CODE = os.environ.get("UNIONHOME_SMS_TEMPLATE_CODE", "")
 UNIONHOME_DEV_INBOX = env_bool("UNIONHOME_DEV_INBOX", DEBUG)
 API_TOKEN_TTL_HOURS = int(os.environ.get("UNIONHOME_TOKEN_TTL_HOURS", "168"))
-# Old PII keys, comma-separated, read only by `manage.py rotate_pii_key` while it re-encrypts.
+# Old PII keys, comma-separated: they still decrypt but never encrypt or hash; set them only while
+# `manage.py rotate_pii_key` runs (README, "How keys rotate").
 UNIONHOME_PII_OLD_KEYS = os.environ.get("UNIONHOME_PII_OLD_KEYS", "")
 # SMS codes per client address an hour, and in all an hour (what an SMS-bombing costs at most).
 UNIONHOME_SMS_IP_HOURLY_LIMIT = int(os.environ.get("UNIONHOME_SMS_IP_HOURLY_LIMIT", "20"))
