@@ -174,29 +174,6 @@ SAME_AS_MISSING_REDIRECT = {
     "m/transfer/<int:pk>/cancel/": "back to the visitor's transfer page with 'not found', as a missing one",
 }
 
-# Findings this test keeps visible until they are fixed (strict xfail: a fix makes them fail until
-# the entry goes). known(case, actor) → reason or None.
-FOLLOWER_SEES_ALL = (
-    "a follower sees every reward's and lottery's page and is told 403 not_eligible on redeeming or "
-    "entering (rewards.services.mall.reward_for_member, lottery_for_member; API.md's redemption row), "
-    "so another subtree's members-only reward or lottery is not hidden from followers"
-)
-FOLLOWER_SEES = {
-    ("GET", "m/mall/<int:pk>/"),
-    ("POST", "m/mall/<int:pk>/"),
-    ("POST", "m/mall/<int:pk>/redeem/"),
-    ("GET", "m/lotteries/<int:pk>/"),
-    ("POST", "m/lotteries/<int:pk>/"),
-    ("GET", "GET /api/v1/rewards/{reward_id}"),
-    ("GET", "GET /api/v1/lotteries/{lottery_id}"),
-    ("POST", "POST /api/v1/lotteries/{lottery_id}/entries"),
-}
-def known(case: Case, actor: str) -> str | None:
-    if actor == "follower" and (case.method, case.key) in FOLLOWER_SEES:
-        return FOLLOWER_SEES_ALL
-    return None
-
-
 # --- enumeration --------------------------------------------------------------------------------
 
 
@@ -362,11 +339,7 @@ def _params():
     out = []
     for case in all_cases():
         for actor in ACTORS:
-            marks = []
-            reason = known(case, actor)
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            out.append(pytest.param(case, actor, id=_id(case, actor), marks=marks))
+            out.append(pytest.param(case, actor, id=_id(case, actor)))
     return out
 
 
@@ -564,7 +537,7 @@ def test_every_api_route_with_an_id_is_in_the_schema():
 def test_the_allowlists_name_routes_that_exist():
     keys = {c.key for c in all_cases()}
     named = [*PUBLIC, *PUBLIC_WHEN_SEALED, *NOT_ELIGIBLE_403, *SAME_AS_MISSING_REDIRECT]
-    stale = [k for k in named + [key for _m, key in FOLLOWER_SEES] if k not in keys]
+    stale = [k for k in named if k not in keys]
     stale += [k.split("|")[0] for k in [*OVERRIDES, *STRINGS] if k.split("|")[0] not in {c.route for c in all_cases()}]
     assert not stale, f"allowlist entries naming no route: {stale}"
 

@@ -187,13 +187,19 @@ def lotteries_for_member(user):
 
 
 def lottery_for_member(user, lottery_id: object) -> Lottery:
-    """The lottery if the person's scope reaches it (404 otherwise; a follower may see any)."""
+    """The lottery if the person's scope reaches it (404 otherwise). A follower (signed in, no
+    membership, no role) reaches every "everyone" lottery; a members-only one is not found, as a
+    missing one, whether read or entered."""
     lottery = get_lottery(lottery_id)
     member = member_of(user)
     if member is not None and lottery.org.path in scoping.self_and_ancestor_paths(member.org.path):
         return lottery
     # A cadre who is not a member is no follower: their roles are their scope.
-    if (member is not None or scoping.is_cadre(user)) and not scoping.covers(user, lottery.org):
+    if member is not None or scoping.is_cadre(user):
+        if not scoping.covers(user, lottery.org):
+            raise NotFound(_("未找到该抽奖"))
+        return lottery
+    if lottery.eligibility != Eligibility.EVERYONE:
         raise NotFound(_("未找到该抽奖"))
     return lottery
 

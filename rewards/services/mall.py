@@ -149,7 +149,7 @@ def _reward(row: tuple, *, with_stock: bool) -> Reward:
 _recent: Recent[int, tuple] = Recent(5.0)
 
 
-def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
+def _reward_in_scope(user, reward_id: object, *, redeeming: bool = False) -> tuple[Reward, int | None]:
     try:
         rid = int(reward_id)
     except (TypeError, ValueError, OverflowError):
@@ -163,23 +163,30 @@ def _reward_in_scope(user, reward_id: object) -> tuple[Reward, int | None]:
         if row[15] is not None:  # its mall account exists: nothing more to read for the next sales
             _recent.put(rid, row)
     reward = _reward(row, with_stock=fresh)
-    _check_scope(user, reward)
+    _check_scope(user, reward, redeeming=redeeming)
     return reward, row[15]
 
 
-def _check_scope(user, reward: Reward) -> None:
-    """A member reaches their union's rewards and its ancestors', a cadre their subtree's; a follower
-    (neither) sees every reward's page and is told not_eligible on redeeming (API.md). A cadre who
-    is not a member is no follower: another subtree's reward is not found."""
+def _check_scope(user, reward: Reward, *, redeeming: bool = False) -> None:
+    """A member reaches their union's rewards and its ancestors', a cadre their subtree's. A cadre
+    who is not a member is no follower: another subtree's reward is not found.
+
+    A follower (signed in, no membership, no role) reaches every "everyone" reward; a members-only
+    one is not found, as a missing one, on every read. Redeeming it is refused with 403
+    not_eligible (API.md's redemption row: "a follower"), checked by redeem()."""
     standing = standing_of(user)
     if standing.org_path is not None and standing.org_path.startswith(reward.org.path):
         return
-    if (standing.org_path is not None or scoping.is_cadre(user)) and not scoping.covers(user, reward.org):
+    if standing.org_path is not None or scoping.is_cadre(user):
+        if not scoping.covers(user, reward.org):
+            raise NotFound(_("未找到该商品"))
+        return
+    if reward.eligibility != Eligibility.EVERYONE and not redeeming:
         raise NotFound(_("未找到该商品"))
 
 
 def reward_for_member(user, reward_id: object) -> Reward:
-    """The reward if the person's scope reaches it (404 otherwise; a follower sees every reward's page)."""
+    """The reward if the person's scope reaches it (404 otherwise; a follower: "everyone" rewards only)."""
     try:
         reward = Reward.objects.select_related("org").get(pk=int(reward_id))
     except (Reward.DoesNotExist, TypeError, ValueError, OverflowError):
@@ -199,7 +206,7 @@ def redeem(user, reward_id: object) -> Redemption:
     The refusals (limit_reached, insufficient_points, out_of_stock) are decided before anything is
     written, so a refused redemption inside an Idempotency-Key request leaves the request's
     transaction clean for the stored answer, without a savepoint. See `_sell_sqlite`, `_sell_pg`."""
-    reward, mall_account_id = _reward_in_scope(user, reward_id)
+    reward, mall_account_id = _reward_in_scope(user, reward_id, redeeming=True)
     if reward.eligibility == Eligibility.MEMBERS and not standing_of(user).certified:
         raise Forbidden(MallErrors.NOT_ELIGIBLE, _("该商品仅限认证会员兑换"))
     if not reward.active:

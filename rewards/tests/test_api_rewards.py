@@ -74,6 +74,19 @@ def test_reward_list_and_detail_show_stock_left(api, district, member, reward_id
     assert api(member.user).get("/api/v1/rewards/999999").status_code == 404
 
 
+
+@pytest.mark.django_db
+def test_a_follower_reads_only_everyone_rewards_and_is_403_redeeming_a_members_one(api, district, reward_id):
+    everyone = _new_reward(api, district.admin_b, district.union_b1, eligibility="everyone").json()["id"]
+    follower = api(make_user("粉丝"))
+    missing = follower.get("/api/v1/rewards/987654321")
+    members_only = follower.get(f"/api/v1/rewards/{reward_id}")
+    assert (members_only.status_code, members_only.json()) == (404, missing.json())  # as a missing one
+    assert follower.get(f"/api/v1/rewards/{everyone}").status_code == 200
+    r = follower.post(f"/api/v1/rewards/{reward_id}/redemptions")
+    assert r.status_code == 403 and _err(r) == "not_eligible"  # API.md: "403 not_eligible (a follower …)"
+    assert not Redemption.objects.exists()
+
 @pytest.mark.django_db
 def test_redeem_answers_201_with_id_and_code_and_lists_it_under_me(api, member, reward_id):
     r = api(member.user).post(f"/api/v1/rewards/{reward_id}/redemptions")

@@ -151,6 +151,26 @@ def test_a_lottery_of_another_subtree_is_not_found_on_the_member_end(district, c
     assert client.get("/m/lotteries/").content.decode().count("测试抽奖") == 0
 
 
+
+@pytest.mark.django_db
+def test_a_follower_finds_only_everyone_lotteries(district, api, client):
+    from conftest import make_user
+
+    members_only = open_lottery(district, org=district.union_b1)
+    everyone = open_lottery(district, org=district.union_b1, eligibility="everyone")
+    follower = make_user("粉丝")
+    missing = api(follower).get("/api/v1/lotteries/987654321")
+    r = api(follower).get(f"/api/v1/lotteries/{members_only.pk}")
+    assert (r.status_code, r.json()) == (404, missing.json())
+    r = api(follower).post(f"/api/v1/lotteries/{members_only.pk}/entries")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert api(follower).get(f"/api/v1/lotteries/{everyone.pk}").status_code == 200
+    client.force_login(follower)
+    assert client.get(f"/m/lotteries/{members_only.pk}/").status_code == 404
+    assert client.post(f"/m/lotteries/{members_only.pk}/").status_code == 404
+    assert client.get(f"/m/lotteries/{everyone.pk}/").status_code == 200
+    assert not members_only.entries.exists()
+
 @pytest.mark.django_db
 def test_the_public_page_shows_commitment_then_seed_and_winners(district, client):
     ms = members(district, 3)

@@ -111,7 +111,7 @@ def test_mall_lists_rewards_and_redeem_succeeds(client, funded):
         ("out_of_stock", "商品已兑完"),
         ("limit", "已达到每人兑换上限"),
         ("window", "不在兑换时间内"),
-        ("follower", "该商品仅限认证会员兑换"),
+        ("uncertified", "该商品仅限认证会员兑换"),
     ],
 )
 def test_redeem_refusals_show_their_message(client, funded, setup, message):
@@ -125,8 +125,8 @@ def test_redeem_refusals_show_their_message(client, funded, setup, message):
     reward = _reward(funded, **kw)
     if setup == "limit":
         mall.redeem(user, reward.pk)
-    if setup == "follower":
-        user = make_user("粉丝")
+    if setup == "uncertified":  # a follower is not shown a members-only reward at all (404)
+        user = make_member(funded.union_a1, "未认证", certified=False).user
     client.force_login(user)
     before = ledger.balance_of(user)
     resp = client.post(reverse("member:reward_redeem", args=[reward.pk]))
@@ -150,6 +150,11 @@ def test_follower_sees_only_everyone_rewards(client, funded):
     client.force_login(make_user("粉丝"))
     html = client.get(reverse("member:mall")).content.decode()
     assert "人人可兑" in html and "会员专享" not in html
+    members_only = _reward(funded, title="会员专享二")
+    everyone = _reward(funded, title="人人可兑二", eligibility=Eligibility.EVERYONE)
+    assert client.get(reverse("member:reward", args=[members_only.pk])).status_code == 404
+    assert client.post(reverse("member:reward_redeem", args=[members_only.pk])).status_code == 404
+    assert client.get(reverse("member:reward", args=[everyone.pk])).status_code == 200
 
 
 def test_cancel_refunds_points_and_stock(client, funded):
