@@ -27,6 +27,7 @@ $PY manage.py migrate -v0
 $PY manage.py seed_demo --members "${MEMBERS:-20000}" --seed 1
 $PY manage.py demo_logins --base "http://127.0.0.1:$PORT"
 
+$PY manage.py resume_imports >/dev/null  # an import whose worker died last time goes back in the queue
 $PY manage.py db_worker --queue-name default >var/worker.log 2>&1 &
 WORKER=$!
 $PY manage.py run_schedule >var/schedule.log 2>&1 &  # closes polls/elections, draws, reminders, expiry
