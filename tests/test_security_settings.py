@@ -186,3 +186,18 @@ def test_the_schedule_clears_expired_sessions():
     Session.objects.filter(session_key=old.session_key).update(expire_date=timezone.now() - dt.timedelta(days=1))
     call_command("run_schedule", "--once")
     assert set(Session.objects.values_list("session_key", flat=True)) == {fresh.session_key}
+
+
+def test_check_deploy_passes_in_production_mode(tmp_path):
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = base | GOOD | {"UNIONHOME_VAR_DIR": str(tmp_path / "var"), "ALLOWED_HOSTS": "union.example.org"}
+    env["SECRET_KEY"] = "k" * 30 + "Zq8#vT2!mW9@xR4$pL7%nB3^cF6&hJ1*"  # long and varied, as check --deploy asks
+    run = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
