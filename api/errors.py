@@ -94,6 +94,12 @@ def install(api: NinjaAPI) -> None:
     def bad_multipart(request: HttpRequest, exc: MultiPartParserError):
         return error_response(400, "bad_request", _("上传的表单数据格式不正确"))
 
+    # A number too large for the database (SQLite's driver refuses ints past 64 bits) in a list of
+    # ids: an invalid value, not a server error (schemathesis found it in comment_ids).
+    @api.exception_handler(OverflowError)
+    def overflow(request: HttpRequest, exc: OverflowError):
+        return error_response(422, "invalid", _("数值超出范围"))
+
     @api.exception_handler(SuspiciousOperation)
     def suspicious(request: HttpRequest, exc: SuspiciousOperation):
         if isinstance(exc, RequestDataTooBig):
