@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +28,9 @@ pytestmark = pytest.mark.server
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 GUARDS = {401, 403, 404, 405}
+# Examples per operation and token; a deeper run by hand: UNIONHOME_FUZZ_EXAMPLES=50 (and any seed).
+EXAMPLES = int(os.environ.get("UNIONHOME_FUZZ_EXAMPLES", "6"))
+SEED = os.environ.get("UNIONHOME_FUZZ_SEED", "1")
 # Operations a generated request cannot get past, with why. Keep it short and honest.
 UNREACHED = {
     "POST /api/v1/auth/token/revoke": "excluded: it would revoke the run's own token",
@@ -137,7 +141,7 @@ def _run(srv, tmp: Path, token: str, ids: dict[str, int], label: str) -> list[di
     config.write_text(
         f'[auth.openapi.TokenAuth]\nbearer = "{token}"\n[parameters]\n'
         + "".join(f'"path.{k}" = {v}\n' for k, v in ids.items() if v)
-        + "[generation]\nmax-examples = 6\n",
+        + f"[generation]\nmax-examples = {EXAMPLES}\n",
         encoding="utf-8",
     )
     har = tmp / f"{label}.har"
@@ -154,7 +158,7 @@ def _run(srv, tmp: Path, token: str, ids: dict[str, int], label: str) -> list[di
         "--checks",
         "not_a_server_error",
         "--seed",
-        "1",
+        SEED,
         "--report",
         "har",
         "--report-har-path",
