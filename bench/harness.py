@@ -49,6 +49,15 @@ HOST = "127.0.0.1"
 
 # A fixed, public, bench-only PII key: benchmark data is synthetic, and a fixed key lets a
 # database seeded by one run be read by the next.
+# Debug off refuses the development SMS backend: the real gateway's protocol, aimed at a loopback
+# port where nothing listens (benchmarks and server tests sign in with passwords or issued tokens).
+LOOPBACK_SMS_ENV = {
+    "UNIONHOME_SMS_BACKEND": "accounts.sms.AliyunSmsBackend",
+    "UNIONHOME_SMS_GATEWAY_URL": "http://127.0.0.1:9/",
+    "UNIONHOME_SMS_ACCESS_KEY_ID": "none",
+    "UNIONHOME_SMS_ACCESS_KEY_SECRET": "none",
+    "UNIONHOME_SMS_TEMPLATE_CODE": "none",
+}
 BENCH_PII_KEY = base64.b64encode(b"unionhome-bench-only-pii-key-32b").decode()
 assert len(base64.b64decode(BENCH_PII_KEY)) == 32
 
@@ -120,13 +129,7 @@ def base_env(**extra: str) -> dict[str, str]:
         UNIONHOME_HTTPS="0",
         ALLOWED_HOSTS=HOST,
         LOG_LEVEL="WARNING",
-        # Debug off refuses the development SMS backend: the real gateway's protocol, aimed at a
-        # loopback port where nothing listens (these runs sign in with passwords).
-        UNIONHOME_SMS_BACKEND="accounts.sms.AliyunSmsBackend",
-        UNIONHOME_SMS_GATEWAY_URL="http://127.0.0.1:9/",
-        UNIONHOME_SMS_ACCESS_KEY_ID="none",
-        UNIONHOME_SMS_ACCESS_KEY_SECRET="none",
-        UNIONHOME_SMS_TEMPLATE_CODE="none",
+        **LOOPBACK_SMS_ENV,
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="config.settings",
     )

@@ -35,6 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from bench.harness import LOOPBACK_SMS_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
@@ -183,13 +185,7 @@ def production_env(tmp: Path) -> dict[str, str]:
         UNIONHOME_DEV_KEY_PATH=str(tmp / "no-dev-key"),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
-        # Debug off refuses the development SMS backend: the real gateway's protocol, aimed at a
-        # loopback port where nothing listens (these runs sign in with passwords).
-        UNIONHOME_SMS_BACKEND="accounts.sms.AliyunSmsBackend",
-        UNIONHOME_SMS_GATEWAY_URL="http://127.0.0.1:9/",
-        UNIONHOME_SMS_ACCESS_KEY_ID="none",
-        UNIONHOME_SMS_ACCESS_KEY_SECRET="none",
-        UNIONHOME_SMS_TEMPLATE_CODE="none",
+        **LOOPBACK_SMS_ENV,
     )
     return env
 
