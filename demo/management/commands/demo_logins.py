@@ -39,4 +39,6 @@ class Command(BaseCommand):
         for v in c.get("verifiers", [])[:1]:
             w(f"  商户核销员 merchant verifier    {v['phone']}  (cadre end: pickup codes only)")
         w(f"  All logins: {path}")
+        w("  Console admins also enter a 6-digit code from an authenticator app (enrol at first sign-in);")
+        w("  for the demo, `.venv/bin/python manage.py demo_totp <phone>` prints the current one.")
         w("")
