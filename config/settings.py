@@ -277,10 +277,13 @@ LOGGING = {
 }
 
 
-# --- Refuse to start unsafe. Debug off is production: no development key, backend or door may
-# be in place, whatever else the environment says.
+# --- Refuse to serve unsafe. Debug off is production: no development key, backend or door may be in
+# place, whatever else the environment says. The web server refuses to start on any of these
+# (config/wsgi.py, which runserver loads too) and `check --deploy` reports them; commands that
+# serve no one (makemigrations, compilemessages) still run on a bare checkout.
+UNSAFE_REASONS: list[str] = []
 if not DEBUG:
-    _unsafe = []
+    _unsafe = UNSAFE_REASONS
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
         _unsafe.append("SECRET_KEY is not set")
     if not UNIONHOME_PII_KEY:
@@ -295,5 +298,3 @@ if not DEBUG:
         _unsafe.append("UNIONHOME_DEV_INBOX is on (it shows every login code to anyone)")
     if env_bool("UNIONHOME_FAST_HASHER", False):
         _unsafe.append("UNIONHOME_FAST_HASHER is on (MD5 password hashes, for tests only)")
-    if _unsafe:
-        raise RuntimeError("Refusing to start with DEBUG off: " + "; ".join(_unsafe) + ". See README, Production.")

@@ -27,6 +27,7 @@ GOOD = {
 }
 PROBE = """
 import json, django
+import config.wsgi  # the web server: it refuses to start on a development part with debug off
 django.setup()
 from django.conf import settings
 from django.urls import resolve, Resolver404
@@ -85,6 +86,24 @@ def test_debug_off_refuses_to_start_on_a_development_part(change, named, tmp_pat
 def test_with_nothing_set_the_app_does_not_start_in_debug_with_the_development_keys(tmp_path):
     run = _settings_of({}, tmp_path)
     assert run.returncode != 0 and "SECRET_KEY is not set" in run.stderr
+
+
+def _manage(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "UNIONHOME_VAR_DIR": str(tmp_path / "var")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=base | env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_commands_that_serve_no_one_run_on_a_bare_checkout(tmp_path):
+    # Debug off with nothing set must not stop a developer's makemigrations --check.
+    run = _manage(["makemigrations", "--check", "--dry-run"], {}, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_check_deploy_names_every_development_part(tmp_path):
+    run = _manage(["check", "--deploy"], GOOD | {"UNIONHOME_DEV_INBOX": "1"}, tmp_path)
+    assert run.returncode != 0 and "unionhome.E001" in run.stderr and "UNIONHOME_DEV_INBOX" in run.stderr
 
 
 def test_the_demo_asks_for_debug_and_gets_the_inbox(tmp_path):
